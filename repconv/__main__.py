@@ -1,0 +1,5 @@
+import sys
+
+from repconv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The ``repconv`` command line: one entry point, one module per subcommand.
+
+Each module in :mod:`repconv.commands` defines ``register(subparsers)``; the maths it runs lives in
+:mod:`theory`, :mod:`toymdp` and :mod:`procgen_checks`. Heavy imports (torch, Procgen) happen inside
+the commands that need them, so ``repconv --help`` and the tabular commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMAND_MODULES = (
+    "repconv.commands.eval_cmd",
+)
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repconv",
+        description=(
+            "State, check and estimate the generalization bound of arXiv 2501.02481 "
+            "(robustness to rendering functions). Statement IDs (PDL, T1, C1, G1, ...) are those of "
+            "docs/theory.md."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"repconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except CommandError as err:
+        print(f"repconv {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"repconv {args.command}: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

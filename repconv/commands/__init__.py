@@ -1,0 +1,1 @@
+"""Subcommands of ``repconv``; each module defines ``register(subparsers)``."""

@@ -1,0 +1,90 @@
+"""Bad input gets an error that names the problem and the place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toymdp import MDP, Instance, InvalidInstanceError, RenderingFamily
+
+P2 = [[[1, 0], [0, 1]], [[0, 1], [1, 0]]]
+R2 = [[0, 1], [1, 0]]
+
+
+def family(**kw):
+    args = dict(renderers=[np.eye(2)], test_weights=[1], train=[0], train_weights=[1])
+    args.update(kw)
+    return RenderingFamily(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(P=[[[1, 0], [0, 0.97]], [[0, 1], [1, 0]]]), r"MDP\.P\[0, 1\] sums to 0\.97, expected 1 \(row of a stochastic matrix\)"),
+        (dict(P=[[[1.1, -0.1], [0, 1]], [[0, 1], [1, 0]]]), r"MDP\.P\[0, 0, 1\] is -0\.1, expected >= 0"),
+        (dict(P=[[[np.nan, 1], [0, 1]], [[0, 1], [1, 0]]]), r"MDP\.P\[0, 0, 0\] is nan, expected a finite number"),
+        (dict(r=[[0, np.nan], [1, 0]]), r"MDP\.r\[0, 1\] is nan"),
+        (dict(gamma=1.0), r"MDP\.gamma is 1, expected 0 <= gamma < 1"),
+        (dict(gamma=-0.5), r"MDP\.gamma is -0\.5, expected 0 <= gamma < 1"),
+        (dict(gamma="1"), r"MDP\.gamma is 1, expected 0 <= gamma < 1"),
+        (dict(r=[[0, 1, 2], [1, 0, 0]]), r"MDP\.r has shape \(2, 3\), expected \(2, 2\) = \(S, A\)"),
+        (dict(rho0=[1, 0, 0]), r"MDP\.rho0 has shape \(3,\), expected \(2,\)"),
+        (dict(rho0=[0.5, 0.4]), r"MDP\.rho0 sums to 0\.9, expected 1 \(initial distribution\)"),
+        (dict(P=[[[1, 0, 0], [0, 1, 0]]]), r"MDP\.P has shape \(1, 2, 3\), expected \(S, A, S\)"),
+        (dict(P=[[["1/2", "1/3"], [0, 1]], [[0, 1], [1, 0]]]), r"MDP\.P\[0, 0\] sums to 5/6, expected 1"),
+        (dict(r=[["x", 1], [1, 0]]), r"MDP\.r: cannot read 'x' as a number"),
+    ],
+)
+def test_bad_mdp(kwargs, message):
+    args = dict(P=P2, r=R2, rho0=[1, 0], gamma=0.9)
+    args.update(kwargs)
+    with pytest.raises(InvalidInstanceError, match=message):
+        MDP(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(renderers=[[[1, 0], [0.5, 0.4]]]), r"RenderingFamily\.renderers\[0, 1\] sums to 0\.9, expected 1 \(row of an emission matrix"),
+        (dict(train=[]), r"RenderingFamily\.train is empty"),
+        (dict(train=[1]), r"RenderingFamily\.train contains 1, expected renderer indices in 0\.\.0"),
+        (dict(test_weights=[0.5]), r"RenderingFamily\.test_weights sums to 0\.5, expected 1"),
+        (dict(test_weights=[0.5, 0.5]), r"RenderingFamily\.test_weights has shape \(2,\), expected \(1,\)"),
+        (dict(train_weights=[0.3]), r"RenderingFamily\.train_weights sums to 0\.3, expected 1"),
+        (dict(renderers=np.zeros((0, 2, 2))), r"expected \(K, S, O\) with K >= 1"),
+        (dict(renderers=[np.eye(2), np.eye(2)], test_weights=[0.5, 0.5], train=[0, 0], train_weights=[0.5, 0.5]), r"repeats an index"),
+    ],
+)
+def test_bad_family(kwargs, message):
+    with pytest.raises(InvalidInstanceError, match=message):
+        family(**kwargs)
+
+
+def test_instance_shape_mismatches():
+    mdp = MDP(P2, R2, [1, 0], 0.9)
+    with pytest.raises(InvalidInstanceError, match=r"renderers has 3 states .* MDP\.P has 2"):
+        Instance(mdp, family(renderers=[np.eye(3)]), np.eye(3)[:, :2], np.eye(3)[:, :2])
+    with pytest.raises(InvalidInstanceError, match=r"policies\.pi has shape \(2, 3\), expected \(2, 2\)"):
+        Instance(mdp, family(), np.full((2, 3), 1 / 3), np.eye(2))
+    with pytest.raises(InvalidInstanceError, match=r"policies\.pi_tilde\[1\] sums to 2, expected 1"):
+        Instance(mdp, family(), np.eye(2), [[1, 0], [1, 1]])
+    with pytest.raises(InvalidInstanceError, match="mixes exact and float"):
+        Instance(mdp.to_exact(), family(), np.eye(2), np.eye(2))
+
+
+def test_exact_rows_must_sum_to_exactly_one():
+    # 1/3 as a float sums to 1 within tolerance; the same row read exactly from decimals does not.
+    MDP([[[0.3333333333333333, 0.6666666666666667]]] * 1 + [[[0, 1]]], [[0], [0]], [1, 0], 0.5)
+    with pytest.raises(InvalidInstanceError, match=r"sums to 9999999999999999/10000000000000000"):
+        MDP([[["0.3333333333333333", "0.6666666666666666"]], [[0, 1]]], [[0], [0]], [1, 0], "1/2")
+
+
+def test_stack_rejects_different_training_subsets():
+    mdp = MDP(P2, R2, [1, 0], 0.9)
+    fam2 = dict(renderers=[np.eye(2), np.eye(2)], test_weights=[0.5, 0.5], train_weights=[1])
+    a = Instance(mdp, family(train=[0], **fam2), np.eye(2), np.eye(2))
+    b = Instance(mdp, family(train=[1], **fam2), np.eye(2), np.eye(2))
+    with pytest.raises(InvalidInstanceError, match=r"instance 1 has training subset \[1\], instance 0 has \[0\]"):
+        Instance.stack([a, b])
+    batch = Instance.stack([a, a])
+    assert batch.batch_shape == (2,) and batch[1].family.train == (0,)

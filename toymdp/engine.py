@@ -1,0 +1,239 @@
+r"""The quantities of THEORY.md ("Setting") for state policies, in two engines with one API.
+
+Every function takes arrays with an optional leading batch shape ``...`` (see
+:mod:`toymdp.model` for the shape conventions) and works in either engine:
+
+* **float engine**: ``float64`` arrays; linear systems are solved for the whole batch in one
+  vectorised LAPACK call (:func:`numpy.linalg.solve`), no Python loop over instances;
+* **exact engine**: ``object`` arrays of :class:`fractions.Fraction`; every sum and product is exact
+  and linear systems are solved over the rationals (sympy's ``DomainMatrix`` over ``QQ``).
+
+The engine is chosen by the dtype of the arrays. The formulas, in THEORY.md's symbols, with a state
+policy :math:`\sigma` (an ``S x A`` matrix):
+
+.. math::
+
+    P_\sigma[s,s'] = \sum_a \sigma[s,a] P[s,a,s'], \qquad r_\sigma[s] = \sum_a \sigma[s,a] r[s,a]
+
+    (I - \gamma P_\sigma) V_\sigma = r_\sigma, \qquad
+    Q_\sigma[s,a] = r[s,a] + \gamma \sum_{s'} P[s,a,s'] V_\sigma[s'], \qquad A_\sigma = Q_\sigma - V_\sigma
+
+    \eta(\sigma) = \rho_0 \cdot V_\sigma, \qquad (I - \gamma P_\sigma^\top)\rho_\sigma = \rho_0
+    \quad (\textstyle\sum_s \rho_\sigma[s] = 1/(1-\gamma))
+
+    L_\sigma(\tilde\sigma) = \eta(\sigma) + \sum_s \rho_\sigma[s] \sum_a \tilde\sigma[s,a] A_\sigma[s,a]
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+from sympy import QQ
+from sympy.polys.matrices import DomainMatrix
+
+__all__ = [
+    "float_solver",
+    "solve",
+    "solve_pair",
+    "state_policy",
+    "transition_matrix",
+    "expected_reward",
+    "values",
+    "q_values",
+    "advantages",
+    "expected_return",
+    "occupancy",
+    "values_and_occupancy",
+    "surrogate",
+    "max_abs_advantage",
+    "q_span",
+]
+
+
+def _exact_solve_one(M: np.ndarray, b: np.ndarray) -> np.ndarray:
+    n = M.shape[0]
+    to_qq = lambda v: QQ(Fraction(v).numerator, Fraction(v).denominator)  # noqa: E731
+    dm = DomainMatrix([[to_qq(v) for v in row] for row in M.tolist()], (n, n), QQ)
+    rhs = DomainMatrix([[to_qq(v)] for v in b.tolist()], (n, 1), QQ)
+    sol = dm.lu_solve(rhs).to_list_flat()
+    out = np.empty(n, dtype=object)
+    for i, q in enumerate(sol):
+        out[i] = Fraction(int(q.numerator), int(q.denominator))
+    return out
+
+
+#: Float solver: ``"auto"`` uses torch's batched LU when torch is installed (several times faster
+#: than numpy's per-matrix LAPACK loop on large batches of small systems), else numpy; ``"numpy"``
+#: and ``"torch"`` force one. Both work in float64.
+FLOAT_SOLVER = "auto"
+
+
+@contextmanager
+def float_solver(name: str) -> Iterator[None]:
+    """Use float solver ``name`` (``"auto"``, ``"numpy"`` or ``"torch"``) inside a ``with`` block."""
+    global FLOAT_SOLVER
+    previous, FLOAT_SOLVER = FLOAT_SOLVER, name
+    try:
+        _torch()  # validates the name
+        yield
+    finally:
+        FLOAT_SOLVER = previous
+
+
+def _torch():
+    """The torch module when the float solver should use it, else ``None``."""
+    if FLOAT_SOLVER not in ("auto", "numpy", "torch"):
+        raise ValueError(f"toymdp.engine.FLOAT_SOLVER is {FLOAT_SOLVER!r}, expected 'auto', 'numpy' or 'torch'")
+    if FLOAT_SOLVER == "numpy":
+        return None
+    try:
+        import torch
+    except ImportError:
+        if FLOAT_SOLVER == "torch":
+            raise
+        return None
+    return torch
+
+
+def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``M x = b`` for ``M (..., n, n)`` and ``b (..., n)``, batched over ``...``."""
+    M, b = np.broadcast_arrays(M, b[..., None])
+    b = b[..., 0]
+    if M.dtype == object:
+        out = np.empty(b.shape, dtype=object)
+        for idx in np.ndindex(*M.shape[:-2]):
+            out[idx] = _exact_solve_one(M[idx], b[idx])
+        return out
+    torch = _torch()
+    if torch is not None:
+        t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
+        return torch.linalg.solve(t(M), t(b)).numpy()
+    return np.linalg.solve(M, b[..., None])[..., 0]
+
+
+def solve_pair(M: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``M x = b`` and ``M^T y = c`` (batched), factorising ``M`` once where the backend can."""
+    torch = None if M.dtype == object else _torch()
+    if torch is None:
+        return solve(M, b), solve(np.swapaxes(M, -1, -2), c)
+    M, b, c = np.broadcast_arrays(M, b[..., None], c[..., None])
+    t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
+    LU, pivots = torch.linalg.lu_factor(t(M))
+    x = torch.linalg.lu_solve(LU, pivots, t(b[..., :1]))
+    y = torch.linalg.lu_solve(LU, pivots, t(c[..., :1]), adjoint=True)
+    return x.numpy()[..., 0], y.numpy()[..., 0]
+
+
+def _gamma(gamma, ndim_extra: int) -> np.ndarray:
+    g = np.asarray(gamma)
+    return g.reshape(g.shape + (1,) * ndim_extra)
+
+
+def state_policy(renderers: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``pi_f = F Pi`` for each renderer: ``(..., K, S, O), (..., O, A) -> (..., K, S, A)``."""
+    return renderers @ pi[..., None, :, :]
+
+
+def _extra_axes(P: np.ndarray, x: np.ndarray, trailing: int) -> int:
+    """Number of axes of ``x`` between P's batch axes and its ``trailing`` own axes (e.g. renderers)."""
+    extra = x.ndim - trailing - (P.ndim - 3)
+    if extra < 0:
+        raise ValueError(f"array of shape {x.shape} has fewer batch axes than P of shape {P.shape}")
+    return extra
+
+
+def transition_matrix(P: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``P_sigma[s, s'] = sum_a sigma[s, a] P[s, a, s']``: ``(..., S, A, S), (..., E.., S, A) -> (..., E.., S, S)``.
+
+    ``sigma`` may carry extra axes ``E..`` after P's batch axes (e.g. one policy per renderer);
+    they share P, which is contracted with all of them in one matrix product per state.
+    """
+    extra = _extra_axes(P, sigma, 2)
+    if extra == 0:
+        return (sigma[..., :, None, :] @ P)[..., 0, :]
+    nb = P.ndim - 3
+    lead, mid, (S, A) = sigma.shape[:nb], sigma.shape[nb:-2], sigma.shape[-2:]
+    by_state = np.moveaxis(sigma, -2, nb).reshape(lead + (S, -1, A))  # (..., S, E, A)
+    out = (by_state @ P).reshape(lead + (S,) + mid + (S,))  # (..., S, E.., S')
+    return np.moveaxis(out, nb, -2)
+
+
+def expected_reward(r: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``r_sigma[s] = sum_a sigma[s, a] r[s, a]``."""
+    return (sigma * r).sum(axis=-1)
+
+
+def _identity(n: int, like: np.ndarray) -> np.ndarray:
+    if like.dtype == object:
+        eye = np.empty((n, n), dtype=object)
+        eye[...] = Fraction(0)
+        for i in range(n):
+            eye[i, i] = Fraction(1)
+        return eye
+    return np.eye(n)
+
+
+def _bellman_matrix(P_sigma: np.ndarray, gamma) -> np.ndarray:
+    """``I - gamma P_sigma``: the matrix of both linear systems of a policy."""
+    return _identity(P_sigma.shape[-1], P_sigma) - _gamma(gamma, 2) * P_sigma
+
+
+def values(P: np.ndarray, r: np.ndarray, gamma, sigma: np.ndarray) -> np.ndarray:
+    """``V_sigma``: the solution of ``(I - gamma P_sigma) V = r_sigma``, shape ``(..., S)``."""
+    return solve(_bellman_matrix(transition_matrix(P, sigma), gamma), expected_reward(r, sigma))
+
+
+def q_values(P: np.ndarray, r: np.ndarray, gamma, V: np.ndarray) -> np.ndarray:
+    """``Q[s, a] = r[s, a] + gamma sum_s' P[s, a, s'] V[s']``: ``V (..., E.., S) -> Q (..., E.., S, A)``.
+
+    ``V`` may carry extra axes ``E..`` after P's batch axes, as in :func:`transition_matrix`;
+    ``r`` and ``gamma`` must broadcast against the result.
+    """
+    nb = P.ndim - 3
+    S, A = P.shape[-3:-1]
+    lead, mid = V.shape[:nb], V.shape[nb:-1]
+    cols = np.moveaxis(V.reshape(lead + (-1, S)), -1, -2)  # (..., S', E)
+    nxt = (P.reshape(P.shape[:nb] + (S * A, S)) @ cols).reshape(lead + (S, A, -1))  # (..., S, A, E)
+    nxt = np.moveaxis(nxt, -1, nb).reshape(lead + mid + (S, A))
+    return r + _gamma(gamma, 2) * nxt
+
+
+def advantages(Q: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``A = Q - V`` (broadcast over actions)."""
+    return Q - V[..., None]
+
+
+def expected_return(rho0: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``eta = rho0 . V``."""
+    return (rho0 * V).sum(axis=-1)
+
+
+def occupancy(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Unnormalised discounted visitation ``rho_sigma``: ``(I - gamma P_sigma^T) rho = rho0``."""
+    return solve(np.swapaxes(_bellman_matrix(transition_matrix(P, sigma), gamma), -1, -2), rho0)
+
+
+def values_and_occupancy(P: np.ndarray, r: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(V_sigma, rho_sigma)`` as :func:`values` and :func:`occupancy`, building ``I - gamma P_sigma`` once."""
+    return solve_pair(_bellman_matrix(transition_matrix(P, sigma), gamma), expected_reward(r, sigma), rho0)
+
+
+def surrogate(eta: np.ndarray, rho: np.ndarray, A: np.ndarray, sigma_tilde: np.ndarray) -> np.ndarray:
+    """TRPO's first-order surrogate ``L_sigma(sigma~) = eta(sigma) + sum_s rho_sigma[s] sum_a sigma~[s, a] A_sigma[s, a]``.
+
+    ``eta, rho, A`` belong to the base policy ``sigma``; ``sigma_tilde`` is the new policy.
+    """
+    return eta + (rho * (sigma_tilde * A).sum(axis=-1)).sum(axis=-1)
+
+
+def max_abs_advantage(A: np.ndarray) -> np.ndarray:
+    """``eps = max_{s, a} |A[s, a]|`` over the last two axes."""
+    return np.abs(A).max(axis=(-2, -1))
+
+
+def q_span(Q: np.ndarray) -> np.ndarray:
+    """``span_a Q[s, .] = max_a Q[s, a] - min_a Q[s, a]``, shape ``(..., S)``."""
+    return Q.max(axis=-1) - Q.min(axis=-1)

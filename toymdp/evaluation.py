@@ -1,0 +1,127 @@
+"""Every quantity of THEORY.md's two tables for an instance (one or a batch), in either engine.
+
+:func:`evaluate` is the single place where the rendering-level quantities (``eta_f``, ``eta_test``,
+``R``, ``D_train``, ``alpha_f``, ``eps_f``, ``L``) are assembled from the engine's state-policy
+functions; the CLI, the statements and the toy example all read them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from theory.quantities import max_tv, robustness
+
+from . import engine
+from .model import MDP, Instance, RenderingFamily
+from .numbers import format_number
+
+__all__ = ["PolicyTerms", "Evaluation", "policy_terms", "evaluate"]
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyTerms:
+    """Quantities of one observation policy ``pi`` under each renderer ``f_k`` (batch shape ``...``)."""
+
+    sigma: np.ndarray  #: (..., K, S, A) state policies pi_{f_k} = F_k Pi
+    V: np.ndarray  #: (..., K, S) V_{pi_f}
+    Q: np.ndarray  #: (..., K, S, A) Q_{pi_f}
+    A: np.ndarray  #: (..., K, S, A) A_{pi_f}
+    rho: np.ndarray  #: (..., K, S) unnormalised discounted visitation rho_{pi_f}
+    eta: np.ndarray  #: (..., K) eta_f(pi)
+    eps_per_renderer: np.ndarray  #: (..., K) eps_f(pi) = max |A_{pi_f}|
+    eps: np.ndarray  #: (...) eps(pi) = max_k eps_{f_k}(pi)
+    R: np.ndarray  #: (...) robustness term R(pi)
+    eta_test: np.ndarray  #: (...) sum_k p_k eta_{f_k}(pi)
+    eta_train: np.ndarray  #: (...) sum_{k in T} q_k eta_{f_k}(pi)
+
+
+def _per_renderer(mdp: MDP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``r``, ``rho0`` and ``gamma`` with a renderer axis inserted, to broadcast against ``(..., K, ...)``.
+
+    ``P`` needs none: the engine contracts it with all renderers' policies at once.
+    """
+    return mdp.r[..., None, :, :], mdp.rho0[..., None, :], np.asarray(mdp.gamma)[..., None]
+
+
+def policy_terms(mdp: MDP, family: RenderingFamily, pi: np.ndarray) -> PolicyTerms:
+    """Evaluate observation policy ``pi`` (``(..., O, A)``) under every renderer of ``family``."""
+    P = mdp.P
+    r, rho0, gamma = _per_renderer(mdp)
+    sigma = engine.state_policy(family.renderers, pi)
+    V, rho = engine.values_and_occupancy(P, r, gamma, rho0, sigma)
+    Q = engine.q_values(P, r, gamma, V)
+    A = engine.advantages(Q, V)
+    eta = engine.expected_return(rho0, V)
+    eps_k = engine.max_abs_advantage(A)
+    train = list(family.train)
+    return PolicyTerms(
+        sigma=sigma, V=V, Q=Q, A=A, rho=rho, eta=eta,
+        eps_per_renderer=eps_k,
+        eps=eps_k.max(axis=-1),
+        R=robustness(sigma),
+        eta_test=(family.test_weights * eta).sum(axis=-1),
+        eta_train=(family.train_weights * eta[..., train]).sum(axis=-1),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """All quantities of an :class:`~toymdp.model.Instance` for ``pi`` (base) and ``pi_tilde`` (new)."""
+
+    instance: Instance
+    pi: PolicyTerms
+    pi_tilde: PolicyTerms
+    alpha: np.ndarray  #: (..., K) alpha_f(pi, pi~) = max_s TV(pi_f[s], pi~_f[s])
+    L: np.ndarray  #: (..., K) surrogate L_{pi_f}(pi~_f)
+    D_train: np.ndarray  #: (...) max_{k in T} alpha_{f_k}(pi, pi~)
+
+    @property
+    def exact(self) -> bool:
+        return self.instance.exact
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``repconv eval`` record of a single instance: ``"p/q"`` strings when exact, else floats."""
+        if self.instance.batch_shape:
+            raise ValueError("to_json describes one instance; index the batch first (instance[i])")
+        num = lambda x: format_number(x, self.exact)  # noqa: E731
+        K = self.alpha.shape[-1]
+        return {
+            "exact": self.exact,
+            "eta_test": {"pi": num(self.pi.eta_test), "pi_tilde": num(self.pi_tilde.eta_test)},
+            "eta_train": {"pi": num(self.pi.eta_train), "pi_tilde": num(self.pi_tilde.eta_train)},
+            "R_pi": num(self.pi.R),
+            "R_pi_tilde": num(self.pi_tilde.R),
+            "D_train": num(self.D_train),
+            "eps": {"pi": num(self.pi.eps), "pi_tilde": num(self.pi_tilde.eps)},
+            "per_renderer": [
+                {
+                    "renderer": k,
+                    "train": k in self.instance.family.train,
+                    "eta_pi": num(self.pi.eta[k]),
+                    "eta_pi_tilde": num(self.pi_tilde.eta[k]),
+                    "alpha": num(self.alpha[k]),
+                    "eps_pi": num(self.pi.eps_per_renderer[k]),
+                    "L": num(self.L[k]),
+                }
+                for k in range(K)
+            ],
+        }
+
+
+def evaluate(instance: Instance) -> Evaluation:
+    """Evaluate both policies of ``instance`` (single or batched) with the engine its dtype selects."""
+    mdp, family = instance.mdp, instance.family
+    base = policy_terms(mdp, family, instance.pi)
+    new = policy_terms(mdp, family, instance.pi_tilde)
+    alpha = max_tv(base.sigma, new.sigma)
+    return Evaluation(
+        instance=instance,
+        pi=base,
+        pi_tilde=new,
+        alpha=alpha,
+        L=engine.surrogate(base.eta, base.rho, base.A, new.sigma),
+        D_train=alpha[..., list(family.train)].max(axis=-1),
+    )

@@ -1,0 +1,109 @@
+"""Instance files: a rendering MDP with two observation policies, as JSON.
+
+Keys (shapes as in :mod:`toymdp.model`)::
+
+    P              S x A x S       transition probabilities
+    r              S x A           rewards
+    rho0           S               initial distribution
+    gamma          number          discount, 0 <= gamma < 1
+    renderers      K x S x O       list of emission matrices
+    test_weights   K               p_k
+    train          list of int     indices of the training renderers
+    train_weights  |train|         q_k
+    policies       {"pi": O x A, "pi_tilde": O x A}
+    note           (optional) free text
+
+Every number may be a JSON number or a string ``"p/q"``. Read with ``exact=True`` every number is
+an exact fraction (a decimal literal such as ``0.1`` is read as ``1/10``); otherwise float64.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repconv.io import atomic_write_json
+
+from .model import MDP, Instance, InvalidInstanceError, RenderingFamily
+from .numbers import format_number
+
+__all__ = ["InstanceFileError", "REQUIRED_KEYS", "instance_from_dict", "instance_to_dict", "load_instance", "save_instance"]
+
+REQUIRED_KEYS = ("P", "r", "rho0", "gamma", "renderers", "test_weights", "train", "train_weights", "policies")
+
+
+class InstanceFileError(InvalidInstanceError):
+    """A malformed instance file; the message names the key and the problem."""
+
+
+def instance_from_dict(data: Any, *, exact: bool = False) -> Instance:
+    """Build a single :class:`Instance` from the JSON structure described in the module docstring."""
+    if not isinstance(data, dict):
+        raise InstanceFileError(f"instance: expected a JSON object with keys {', '.join(REQUIRED_KEYS)}, got {type(data).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise InstanceFileError(f"instance: missing key {missing[0]!r} (required: {', '.join(REQUIRED_KEYS)})")
+    policies = data["policies"]
+    if not isinstance(policies, dict) or not {"pi", "pi_tilde"} <= set(policies):
+        raise InstanceFileError('key "policies": expected {"pi": O x A, "pi_tilde": O x A}')
+    train = data["train"]
+    if not isinstance(train, list) or not all(isinstance(k, int) and not isinstance(k, bool) for k in train):
+        raise InstanceFileError(f'key "train": expected a list of renderer indices (integers), got {train!r}')
+    if isinstance(data["renderers"], list) and not data["renderers"]:
+        raise InstanceFileError('key "renderers": empty list, expected at least one S x O matrix')
+    try:
+        mdp = MDP(data["P"], data["r"], data["rho0"], data["gamma"], exact=exact)
+        family = RenderingFamily(data["renderers"], data["test_weights"], train, data["train_weights"], exact=exact)
+        return Instance(mdp, family, policies["pi"], policies["pi_tilde"])
+    except InstanceFileError:
+        raise
+    except InvalidInstanceError as err:
+        raise InstanceFileError(str(err)) from None
+
+
+def instance_to_dict(instance: Instance) -> dict[str, Any]:
+    """JSON structure of a single instance (``"p/q"`` strings when exact, floats otherwise)."""
+    if instance.batch_shape:
+        raise ValueError("instance_to_dict writes one instance; index the batch first (instance[i])")
+    ex = instance.exact
+
+    def conv(a: Any) -> Any:
+        return np.vectorize(lambda v: format_number(v, ex), otypes=[object])(np.asarray(a, dtype=object)).tolist()
+
+    m, f = instance.mdp, instance.family
+    return {
+        "P": conv(m.P), "r": conv(m.r), "rho0": conv(m.rho0), "gamma": format_number(m.gamma, ex),
+        "renderers": conv(f.renderers), "test_weights": conv(f.test_weights),
+        "train": list(f.train), "train_weights": conv(f.train_weights),
+        "policies": {"pi": conv(instance.pi), "pi_tilde": conv(instance.pi_tilde)},
+    }
+
+
+def load_instance(path: str | Path, *, exact: bool = False) -> Instance:
+    """Read an instance file. Raises :class:`InstanceFileError` with a one-line message on bad input."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise InstanceFileError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        # Decimal literals are kept exact; float mode converts them afterwards.
+        data = json.loads(text, parse_float=Fraction)
+    except json.JSONDecodeError as err:
+        raise InstanceFileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    try:
+        return instance_from_dict(data, exact=exact)
+    except InstanceFileError as err:
+        raise InstanceFileError(f"{path}: {err}") from None
+
+
+def save_instance(instance: Instance, path: str | Path, note: str | None = None) -> None:
+    """Write an instance file atomically."""
+    data = instance_to_dict(instance)
+    if note:
+        data["note"] = note
+    atomic_write_json(path, data)

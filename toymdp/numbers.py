@@ -1,0 +1,114 @@
+"""Number types of the two engines.
+
+The float engine works on ``float64`` arrays. The exact engine works on ``object`` arrays whose
+entries are :class:`fractions.Fraction`; every operation on them is exact. An array is exact iff
+its dtype is ``object``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "is_exact",
+    "parse_number",
+    "to_exact",
+    "to_float",
+    "format_number",
+    "as_array",
+]
+
+
+def is_exact(x: Any) -> bool:
+    """True for an object array (of fractions) or a single ``Fraction``/``int``."""
+    if isinstance(x, np.ndarray):
+        return x.dtype == object
+    return isinstance(x, (Fraction, int)) and not isinstance(x, bool)
+
+
+def parse_number(value: Any, *, where: str = "value") -> Fraction:
+    """Parse a JSON-style number exactly: an int, a float literal or a string ``"p/q"``/``"0.25"``.
+
+    Floats are read through their shortest decimal representation, so ``0.1`` becomes ``1/10``
+    rather than the binary fraction nearest to it.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{where}: expected a number, got a boolean {value!r}")
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, numbers.Integral):
+        return Fraction(int(value))
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            raise ValueError(f"{where}: expected a finite number, got {value!r}")
+        return Fraction(repr(value))
+    if isinstance(value, str):
+        try:
+            return Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f"{where}: cannot read {value!r} as a number (expected e.g. 0.25 or \"1/4\")"
+            ) from None
+    raise ValueError(f"{where}: expected a number or a \"p/q\" string, got {type(value).__name__}")
+
+
+def to_exact(x: Any) -> Any:
+    """Convert a number or array to the exact engine's type (each float converted exactly)."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == object:
+            return x
+        if not np.all(np.isfinite(x)):
+            raise ValueError("to_exact: array contains NaN or infinity")
+        out = np.empty(x.shape, dtype=object)
+        flat = out.reshape(-1)
+        for i, v in enumerate(x.reshape(-1).tolist()):
+            flat[i] = Fraction(v)
+        return out
+    return Fraction(x)
+
+
+def to_float(x: Any) -> Any:
+    """Convert a number or array to float64."""
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float64)
+    return float(x)
+
+
+def as_array(values: Any, *, exact: bool | None = None, where: str = "array") -> np.ndarray:
+    """Build an engine array from nested lists, arrays or scalars.
+
+    ``exact=None`` picks the exact type iff any entry is a :class:`Fraction` or a string.
+    """
+    if isinstance(values, np.ndarray) and values.dtype != object and exact is not True:
+        return values.astype(np.float64, copy=False)
+    arr = np.asarray(values, dtype=object)
+    flat = arr.reshape(-1).tolist()
+    if exact is None:
+        exact = arr.dtype == object and any(isinstance(v, (Fraction, str)) for v in flat)
+    if exact:
+        out = np.empty(arr.shape, dtype=object)
+        out_flat = out.reshape(-1)
+        for i, v in enumerate(flat):
+            out_flat[i] = parse_number(v, where=where)
+        return out
+    out = np.empty(arr.shape, dtype=np.float64)
+    out_flat = out.reshape(-1)
+    for i, v in enumerate(flat):
+        if isinstance(v, str):
+            v = parse_number(v, where=where)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ValueError(f"{where}: entries must be numbers, got {type(v).__name__} (ragged nesting?)")
+        out_flat[i] = float(v)
+    return out
+
+
+def format_number(x: Any, exact: bool) -> Any:
+    """JSON form of a scalar: ``"p/q"`` string when exact, else a float."""
+    if exact:
+        f = Fraction(x)
+        return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+    return float(x)
