@@ -81,3 +81,32 @@ def test_state_dict_check_names_first_mismatch():
     state = {k: v for k, v in model.encoder.state_dict().items() if k != "0.conv.bias"}
     with pytest.raises(CheckpointMismatchError, match=r"missing key '0\.conv\.bias'"):
         check_state_dict(model.encoder, state, "encoder")
+
+
+def test_policy_checkpoint_round_trip(tmp_path):
+    from procgen_checks.checkpoints import load_policy, save_policy
+
+    model = ActorCritic()
+    frames = torch.randint(0, 255, (4, 64, 64, 3), dtype=torch.uint8)
+    save_policy(tmp_path / "p.pt", model, game="coinrun", distribution_mode="easy", algo="ppo", seed=3, env_steps=1024)
+    loaded, info = load_policy(tmp_path / "p.pt")
+    assert info["game"] == "coinrun" and info["env_steps"] == 1024 and info["has_critic"]
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(frames)[0], model(frames)[0], rtol=0, atol=0)
+        torch.testing.assert_close(loaded(frames)[1], model(frames)[1], rtol=0, atol=0)
+
+    model.has_critic = False
+    save_policy(tmp_path / "nocritic.pt", model, game="coinrun", distribution_mode="easy", algo="paper-import")
+    loaded, info = load_policy(tmp_path / "nocritic.pt")
+    assert not info["has_critic"] and not loaded.has_critic
+    assert not any(k.startswith("critic.") for k in torch.load(tmp_path / "nocritic.pt", weights_only=False)["model"])
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.logits(frames), model.logits(frames), rtol=0, atol=0)
+
+
+def test_load_policy_rejects_other_files(tmp_path):
+    from procgen_checks.checkpoints import load_policy
+
+    torch.save({"weight": torch.zeros(15, 256)}, tmp_path / "actor.pth")
+    with pytest.raises(CheckpointMismatchError, match="not a repconv-procgen-policy-v1 file"):
+        load_policy(tmp_path / "actor.pth")
