@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import sympy as sp
 from sympy.printing.lambdarepr import LambdaPrinter
+from sympy.printing.latex import LatexPrinter
 
 __all__ = [
     "PROVENANCE",
@@ -150,6 +151,13 @@ class _ExactPrinter(LambdaPrinter):
 
     def _print_Float(self, expr: sp.Float) -> str:  # noqa: N802
         raise TypeError(f"statement contains a float constant {expr}; write it as a rational")
+
+
+class _TheoryLatexPrinter(LatexPrinter):
+    """sympy's LaTeX, with the positive terms of a sum first (``r_max - r_min``, not ``- r_min + r_max``)."""
+
+    def _as_ordered_terms(self, expr, order=None):  # noqa: ANN001 (sympy's printer API)
+        return sorted(super()._as_ordered_terms(expr, order=order), key=lambda t: t.could_extract_minus_sign())
 
 
 def _exact_abs(x: Any) -> Any:
@@ -309,7 +317,7 @@ class Statement:
     def latex(self) -> str:
         """The statement in LaTeX, in THEORY's symbols."""
         names = {q.symbol: q.latex for q in QUANTITIES.values()}
-        tex = lambda e: sp.latex(e, symbol_names=names, order="rev-lex")  # noqa: E731
+        tex = lambda e: _TheoryLatexPrinter(dict(symbol_names=names, order="rev-lex")).doprint(e)  # noqa: E731
         rhs = tex(self.rhs)
         if self.penalty is not None:
             rhs = f"{tex(self.first_order)} - {tex(self.penalty)}"

@@ -58,7 +58,7 @@ D_test = _quantity("D_test", r"D_{\mathrm{test}}", "max_{k not in T} alpha_{f_k}
 def _variant(parent: Statement, id: str, substitutions: dict, reading: str, expectation: str, derivation: str = "") -> Statement:
     return parent.substitute(
         id, substitutions, provenance="variant", parent=parent.id, reading=reading,
-        hypotheses=parent.hypotheses, expectation=expectation,
+        hypotheses=(f"those of {parent.id}, except: {reading}",), expectation=expectation,
         derivation=derivation or f"{parent.id} with " + ", ".join(f"{a} -> {b}" for a, b in substitutions.items()),
     )
 
