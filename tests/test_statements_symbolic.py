@@ -186,3 +186,12 @@ def test_provenance_labels_follow_theory():
     labels = {sid: s.provenance for sid, s in STATEMENTS.items()}
     assert labels == {"PDL": "standard", "T1": "standard", "T1c": "standard", "L1": "reconstruction",
                       "C1": "reconstruction", "G1": "own", "G1r": "own", "G2": "own"}
+
+
+def test_docs_show_the_statements_as_coded():
+    """docs/theory.md prints each statement's LaTeX; it must be the LaTeX of the code's objects."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "theory.md").read_text()
+    for statement in list(STATEMENTS.values()) + list(PARTS.values()):
+        assert f"$${statement.latex()}$$" in text, statement.id

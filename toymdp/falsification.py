@@ -92,9 +92,18 @@ class Tally:
     def total_counterexamples(self) -> int:
         return sum(self.counterexamples.values())
 
-    def median_tightness(self) -> float:
+    def tightness_quantile(self, q: float) -> float:
+        """Quantile of the finite tightness ratios of the random search (NaN when there are none)."""
         values = np.concatenate(self.tightness) if self.tightness else np.zeros(0)
-        return float(np.median(values)) if values.size else float("nan")
+        return float(np.quantile(values, q)) if values.size else float("nan")
+
+    def median_tightness(self) -> float:
+        return self.tightness_quantile(0.5)
+
+    def share_first_order_suffices(self) -> float:
+        """Share of finite tightness ratios <= 0: the first-order term alone already bounds the left side."""
+        values = np.concatenate(self.tightness) if self.tightness else np.zeros(0)
+        return float((values <= 0).mean()) if values.size else float("nan")
 
     def record(self, method: str, result: CheckResult, instances: Callable[[int], Instance], *, random: bool) -> None:
         """Add the results of one batch (``instances(i)`` gives instance ``i``)."""
@@ -134,6 +143,9 @@ class Tally:
             "min_slack": finite(self.min_slack),
             "min_slack_method": self.min_slack_method or None,
             "median_tightness": finite(self.median_tightness()),
+            "tightness_q90": finite(self.tightness_quantile(0.9)),
+            "tightness_q99": finite(self.tightness_quantile(0.99)),
+            "share_tightness_at_most_0": finite(self.share_first_order_suffices()),
             "max_tightness": finite(self.max_tightness),
             "pct_vacuous": 100.0 * self.vacuous / self.elements if self.elements else None,
             "counterexamples": self.total_counterexamples,
