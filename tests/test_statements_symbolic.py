@@ -195,3 +195,13 @@ def test_docs_show_the_statements_as_coded():
     text = (Path(__file__).resolve().parents[1] / "docs" / "theory.md").read_text()
     for statement in list(STATEMENTS.values()) + list(PARTS.values()):
         assert f"$${statement.latex()}$$" in text, statement.id
+
+
+def test_theory_imports_neither_toymdp_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, theory.statements, theory.variants, theory.quantities; "
+            "bad = [m for m in ('toymdp', 'torch', 'procgen', 'procgen_checks') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
