@@ -23,7 +23,6 @@ In C1, T1 and T1c the base policy is ``instance.pi`` and the new policy ``instan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Iterable
 
 import numpy as np
