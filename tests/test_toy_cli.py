@@ -14,7 +14,7 @@ from toymdp.toy import build_family, softmax_policy
 from toymdp.toy_experiment import measure
 
 TINY = ["--seeds", "2", "--steps", "20", "--eval-every", "10", "--alphas", "0,0.3", "--families", "opposed,disjoint",
-        "--gammas", "0.5,0.9", "--search-sizes", "2", "--search-restarts", "1", "--quiet", "--statements", "none", "--no-search"]
+        "--gammas", "0.5,0.9", "--search-sizes", "2", "--search-restarts", "1", "--quiet"]
 
 
 def test_smoke_repconv_toy_then_plot(tmp_path, capsys):

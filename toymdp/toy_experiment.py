@@ -52,7 +52,9 @@ class SearchConfig:
     num_actions: int = 2
     num_renderers: int = 2
     num_observations: int = 3
-    restarts: int = 4  #: restarts of the optimiser per statement and size
+    #: discounts: None lets the optimiser choose gamma in [0, 0.99]; a number fixes it
+    gammas: tuple[float | None, ...] = (None, 0.9, 0.99)
+    restarts: int = 6  #: independent optimiser runs per statement, size and discount (the best is kept)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,7 +73,7 @@ class ToyExperimentConfig:
     seeds: int = 20  #: seeds (initialisations), paired across alphas
     first_seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
-    statements: tuple[str, ...] = ("C1", "G1", "G1r", "T1")  #: decided along training
+    statements: tuple[str, ...] = ("C1", "G1", "G1.test", "G1r", "T1")  #: decided along training
     gammas: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99)  #: bounds against gamma
     search: SearchConfig | None = field(default_factory=SearchConfig)  #: None skips the tightest-instance search
     confidence: float = 0.95  #: level of the confidence intervals over seeds
@@ -101,27 +103,53 @@ def _policies(toy: ToyFamily, W1: np.ndarray, W2: np.ndarray) -> tuple[np.ndarra
 
 
 def agent_instance(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray):
-    """The batch of instances with a trailing agent axis: ``[..., 0] = (pi_2, pi_1)``, ``[..., 1] = (pi_1, pi_2)``."""
-    return toy.instance(np.stack([pi2, pi1], axis=-3), np.stack([pi1, pi2], axis=-3))
+    """Agent instances with one flat batch axis: row ``2 n`` is ``(pi = pi_2, pi~ = pi_1)`` and row
+    ``2 n + 1`` is ``(pi = pi_1, pi~ = pi_2)`` for the ``n``-th run of the batch ``...`` of ``pi1, pi2``.
 
-
-def statement_record(statement_id: str, evaluation: Evaluation) -> dict[str, np.ndarray]:
-    """``lhs, rhs, slack, holds, tightness, vacuous`` of a statement, decided by :func:`toymdp.checks.check_statement`.
-
-    A per-renderer statement (T1) is reduced to its worst renderer: the smallest slack (``holds``
-    iff it holds for every renderer), with that renderer's lhs, rhs, tightness and vacuity.
+    One axis, because the checker re-decides doubtful float results exactly row by row.
     """
-    from .checks import check_statement  # the theory layer; see docs/toy_example.md
+    O, A = pi1.shape[-2:]
+    return toy.instance(np.stack([pi2, pi1], axis=-3).reshape(-1, O, A), np.stack([pi1, pi2], axis=-3).reshape(-1, O, A))
 
-    res = check_statement(statement_id, evaluation, redecide_exactly=False)
+
+#: Statements about one policy, THEORY's ``pi`` (the base policy of an instance). On the agent
+#: instances of :func:`agent_instance` the base policy is the peer, so their agent axis is flipped
+#: to report each agent's own statement.
+ABOUT_BASE_POLICY = frozenset({"G1", "G1r", "G1.eps", "G1.test", "G2"})
+
+
+def statement_record(statement_id: str, evaluation: Evaluation, batch: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """``lhs, rhs, slack, holds, tightness, vacuous`` of a statement on agent instances, shape ``batch + (2,)``.
+
+    ``evaluation`` is of :func:`agent_instance` for runs of batch shape ``batch``. Decided by
+    :func:`toymdp.checks.check_statement`: a float result that fails or lies within round-off of
+    failing is re-decided exactly there. A per-renderer statement (T1) is reduced to its worst
+    renderer: the smallest slack (``holds`` iff it holds for every renderer), with that renderer's
+    lhs, rhs, tightness and vacuity. Index ``i`` of the agent axis is agent ``i``'s statement: as
+    ``pi~`` (C1, T1) or, for :data:`ABOUT_BASE_POLICY`, as ``pi``.
+    """
+    from .checks import check_statement  # the theory layer
+
+    res = check_statement(statement_id, evaluation)
     fields = {name: np.asarray(getattr(res, name)) for name in ("lhs", "rhs", "slack", "holds", "tightness", "vacuous")}
-    batch = np.shape(evaluation.D_train)
-    if fields["slack"].shape != batch:  # per renderer: a trailing K axis
-        worst = np.argmin(fields["slack"], axis=-1)[..., None]
-        fields = {k: np.take_along_axis(np.broadcast_to(v, fields["slack"].shape), worst, axis=-1)[..., 0]
-                  for k, v in fields.items()}
-        fields["holds"] = np.asarray(res.holds).all(axis=-1)
+    if res.trailing_axes:  # per renderer: a trailing K axis
+        shape = fields["slack"].shape
+        worst = np.argmin(fields["slack"].astype(float), axis=-1)[..., None]
+        fields = {k: np.take_along_axis(np.broadcast_to(v, shape), worst, axis=-1)[..., 0] for k, v in fields.items()}
+        fields["holds"] = np.asarray(res.holds, dtype=bool).all(axis=-1)
+    fields = {k: _as_float_or_bool(v).reshape(batch + (2,)) for k, v in fields.items()}
+    if statement_id in ABOUT_BASE_POLICY:
+        fields = {k: v[..., ::-1] for k, v in fields.items()}
     return fields
+
+
+def _as_float_or_bool(x: np.ndarray) -> np.ndarray:
+    """Exactly re-decided entries come back as fractions (and undefined tightness as None): floats for the record."""
+    if x.dtype == bool:
+        return x
+    if x.dtype == object:
+        return np.array([np.nan if v is None else float(v) for v in x.reshape(-1).tolist()]).reshape(x.shape)
+    return x.astype(float)
 
 
 def measure(toy: ToyFamily, W1: np.ndarray, W2: np.ndarray, statements: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -131,37 +159,54 @@ def measure(toy: ToyFamily, W1: np.ndarray, W2: np.ndarray, statements: tuple[st
     whole training set ``T`` (both agents' renderers), ``eta_test`` on the test renderers,
     ``gap = eta_train - eta_test``; ``R`` and ``eps`` are the agent's, ``D_train`` (``(...)``) the pair's.
     """
+    batch = W1.shape[:-2]
     pi1, pi2 = _policies(toy, W1, W2)
     ev = evaluate(agent_instance(toy, pi1, pi2))
-    agent = ev.pi_tilde
-    own = np.stack([agent.eta[..., 0, list(toy.agent_renderers[0])].mean(axis=-1),
-                    agent.eta[..., 1, list(toy.agent_renderers[1])].mean(axis=-1)], axis=-1)
+    unflat = lambda x: np.asarray(x).reshape(batch + (2,) + np.shape(x)[1:])  # noqa: E731
+    agent, peer = ev.pi_tilde, ev.pi
+    eta = unflat(agent.eta)  # (..., 2, K)
+    own = np.stack([eta[..., 0, list(toy.agent_renderers[0])].mean(axis=-1),
+                    eta[..., 1, list(toy.agent_renderers[1])].mean(axis=-1)], axis=-1)
     out: dict[str, Any] = {
         "eta_own": own,
-        "eta_train": agent.eta_train,
-        "eta_test": agent.eta_test,
-        "gap": agent.eta_train - agent.eta_test,
-        "R": agent.R,
-        "eps": agent.eps,
-        "R_sum": ev.pi.R + agent.R + ev.D_train,
-        "D_train": ev.D_train[..., 0],
+        "eta_train": unflat(agent.eta_train),
+        "eta_test": unflat(agent.eta_test),
+        "gap": unflat(agent.eta_train - agent.eta_test),
+        "R": unflat(agent.R),
+        "eps": unflat(agent.eps),
+        "R_sum": unflat(peer.R + agent.R + ev.D_train),
+        "D_train": unflat(ev.D_train)[..., 0],
     }
     if statements:
-        out["statements"] = {sid: statement_record(sid, ev) for sid in statements}
+        out["statements"] = {sid: statement_record(sid, ev, batch) for sid in statements}
     return out
 
 
-def _tolist(x: Any, digits: int = 10) -> Any:
+def _tolist(x: Any, significant: int = 7) -> Any:
+    """Nested lists for JSON, floats rounded to ``significant`` digits (the record is data, not a log)."""
     x = np.asarray(x)
     if x.dtype == bool:
         return x.tolist()
-    return np.round(x.astype(float), digits).tolist()
+    x = x.astype(float)
+    finite = np.isfinite(x) & (x != 0)
+    magnitude = np.floor(np.log10(np.abs(np.where(finite, x, 1.0))))
+    scale = 10.0 ** (significant - 1 - magnitude)
+    return np.where(finite, np.round(x * scale) / scale, x).tolist()
 
 
 def _summary(x: np.ndarray, confidence: float) -> dict[str, Any]:
     """Mean and confidence interval over the seed axis (axis 1 of ``(alphas, seeds, ...)``)."""
     m = mean_ci(x, axis=1, confidence=confidence)
     return {"mean": _tolist(m.mean), "low": _tolist(m.low), "high": _tolist(m.high), "n": m.n}
+
+
+def _nan_summary(x: np.ndarray) -> dict[str, Any]:
+    """Mean over seeds and agents (axes 1, 2) of a ratio that may be undefined (NaN), and how many are defined."""
+    defined = ~np.isnan(x)
+    count = defined.sum(axis=(1, 2))
+    total = np.where(defined, x, 0.0).sum(axis=(1, 2))
+    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return {"mean": _tolist(mean), "defined": count.tolist(), "n": int(x.shape[1] * x.shape[2])}
 
 
 def run_family(
@@ -206,7 +251,7 @@ def run_family(
             "holds_all_checkpoints": _tolist(rec["holds"].all(axis=(-1, -2))),  # (alphas, seeds)
             "holds_fraction": _tolist(rec["holds"].mean(axis=(1, 2, 3))),  # per alpha, over seeds, agents, checkpoints
             "final_slack": _summary(rec["slack"][..., -1].mean(axis=-1), config.confidence),
-            "final_tightness": _summary(rec["tightness"][..., -1].mean(axis=-1), config.confidence),
+            "final_tightness": _nan_summary(rec["tightness"][..., -1]),
             "final_vacuous_fraction": _tolist(rec["vacuous"][..., -1].mean(axis=(1, 2))),
         }
         for sid, rec in statements.items()
@@ -233,12 +278,17 @@ def run_family(
         "steps": steps,
         "curves": {k: _tolist(v) for k, v in curves.items()},
         "curve_summary": curve_summary,
-        "statements": {sid: {f: _tolist(v) for f, v in rec.items()} for sid, rec in statements.items()},
+        # Along training: both sides and the decision; at the end: slack, tightness and vacuity too.
+        "statements": {
+            sid: {**{f: _tolist(rec[f]) for f in ("lhs", "rhs", "holds")},
+                  "final": {f: _tolist(rec[f][..., -1]) for f in ("slack", "tightness", "vacuous")}}
+            for sid, rec in statements.items()
+        },
         "final": table,
         "paired_difference_vs_independent": paired,
         "statement_summary": statement_summary,
         "gamma_sweep": gamma_sweep(toy, pi1, pi2, config) if config.statements else None,
-        "final_weights": {"agent1": _tolist(W1, 6), "agent2": _tolist(W2, 6)},
+        "final_weights": {"agent1": _tolist(W1), "agent2": _tolist(W2)},
     }
 
 
@@ -260,7 +310,7 @@ def gamma_sweep(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray, config: ToyExp
     for g in config.gammas:
         toy_g = build_family(dataclasses.replace(toy.config, gamma=float(g)))
         ev = evaluate(agent_instance(toy_g, pi1, pi2))
-        recs.append({sid: statement_record(sid, ev) for sid in config.statements})
+        recs.append({sid: statement_record(sid, ev, pi1.shape[:-2]) for sid in config.statements})
     for sid in config.statements:
         fields = {f: np.stack([r[sid][f] for r in recs], axis=-1) for f in ("lhs", "rhs", "slack", "holds", "vacuous")}  # (alphas, seeds, 2, gammas)
         out["statements"][sid] = {
@@ -275,7 +325,14 @@ def gamma_sweep(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray, config: ToyExp
 
 
 def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Maximise the tightness ratio of each statement over small instances with :func:`toymdp.search.optimise`."""
+    """Maximise the tightness ratio of each statement over small instances with :func:`toymdp.search.optimise`.
+
+    Each optimiser run's best instance is re-decided in exact arithmetic (the instance converted with
+    :meth:`~toymdp.model.Instance.to_exact`), and the reported ratio is the exact one: a float ratio
+    whose denominator is near round-off cannot inflate the result. For a per-renderer statement (T1)
+    the ratio of an instance is its largest over renderers.
+    """
+    from .checks import check_statement
     from .instance_io import instance_to_dict
     from .search import optimise
 
@@ -283,22 +340,37 @@ def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None]
     out: dict[str, Any] = {"config": asdict(config), "results": {}}
     for sid in config.statements:
         rows = []
-        for S in config.num_states:
-            best, check = optimise(
-                sid, objective="tightness", num_states=S, num_actions=config.num_actions,
-                num_renderers=config.num_renderers, num_observations=config.num_observations,
-                restarts=config.restarts, rng=rng,
-            )
-            tight = np.asarray(check.tightness, dtype=float)
-            rows.append({
-                "num_states": S,
-                "tightness": float(np.nanmax(tight)),
-                "slack": float(np.min(np.asarray(check.slack, dtype=float))),
-                "holds": bool(np.all(check.holds)),
-                "instance": instance_to_dict(best),
-            })
-            if progress is not None:
-                progress(1)
+        for gamma in config.gammas:
+            for S in config.num_states:
+                best: dict[str, Any] | None = None
+                for _ in range(config.restarts):
+                    found = optimise(
+                        sid, objective="tightness", num_states=S, num_actions=config.num_actions,
+                        num_renderers=config.num_renderers, num_observations=config.num_observations,
+                        restarts=1, rng=rng, gamma=gamma,
+                    )
+                    if progress is not None:
+                        progress(1)
+                    exact_instance = found.instance.to_exact()
+                    check = check_statement(sid, evaluate(exact_instance))
+                    ratios = [float(t) for t in np.atleast_1d(check.tightness).tolist() if t is not None]
+                    if not ratios:
+                        continue
+                    k = int(np.argmax(ratios))
+                    candidate = {
+                        "num_states": S,
+                        "gamma_setting": "optimised" if gamma is None else float(gamma),
+                        "gamma": float(exact_instance.mdp.gamma),
+                        "tightness": ratios[k],
+                        "lhs": float(np.atleast_1d(check.lhs)[k]),
+                        "rhs": float(np.atleast_1d(check.rhs)[k]),
+                        "holds": bool(np.all(check.holds)),
+                        "instance": instance_to_dict(found.instance),
+                    }
+                    if best is None or candidate["tightness"] > best["tightness"]:
+                        best = candidate
+                if best is not None:
+                    rows.append(best)
         out["results"][sid] = rows
     return out
 
@@ -314,7 +386,8 @@ def run_toy_experiment(config: ToyExperimentConfig | None = None, *, progress: b
                   disable=not progress, leave=False) as bar:
             results["families"][name] = run_family(name, config, progress=bar.update)
     if config.search is not None and config.statements:
-        total = len(config.search.statements) * len(config.search.num_states)
+        sc = config.search
+        total = len(sc.statements) * len(sc.num_states) * len(sc.gammas) * sc.restarts
         with tqdm(total=total, desc="tightest instances", disable=not progress, leave=False) as bar:
             results["tightest"] = run_tightest_search(config.search, progress=bar.update)
     results["table"] = summary_table(results)

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_toy_experiment(config, progress=not args.quiet)
     elapsed = time.perf_counter() - start
     results["run_metadata"] = run_metadata(config=config.to_json(), seed=config.first_seed, elapsed_seconds=round(elapsed, 2))
-    path = atomic_write_json(out / "toy_results.json", results)
+    path = atomic_write_json(out / "toy_results.json", results, indent=None)  # large arrays: compact
     table = table_markdown(results)
     atomic_write_text(out / "toy_table.md", table)
     figures = render_all(results, out / "figures", args.formats)

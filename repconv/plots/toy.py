@@ -69,7 +69,7 @@ def bounds_vs_robustness(results: dict[str, Any], family: str):
     plt = _plt()
     fam = results["families"][family]
     st = fam["statements"]
-    panels = [sid for sid in ("C1", "G1") if sid in st]
+    panels = [sid for sid in ("C1", "G1.test") if sid in st]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), constrained_layout=True, squeeze=False)
     colours = _alpha_colours(fam["alphas"])
     for ax, sid in zip(axes[0], panels):
@@ -85,9 +85,10 @@ def bounds_vs_robustness(results: dict[str, Any], family: str):
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel(r"$R(\pi) + R(\tilde\pi) + D_{train}$ (peer $\pi$, agent $\tilde\pi$)" if sid == "C1" else r"$R(\tilde\pi)$ of the agent")
         ax.set_ylabel("o: left-hand side   x: right-hand side")
-        ax.set_title(f"{sid}")
+        ax.set_title(f"{sid}: " + (r"$\eta_{test}(\tilde\pi) \geq \sum_k p_k L - $penalty" if sid == "C1"
+                                   else r"$\eta_{test}(\pi) \geq \eta_{train}(\pi) - 2\epsilon R/(1-\gamma)$"), fontsize=9)
     axes[0][0].legend(fontsize=6, loc="lower left", markerscale=2)
-    fig.suptitle(f"toy family '{family}': statements along training")
+    fig.suptitle(f"toy family '{family}': actual test return (o) against its lower bounds (x), every checkpoint and seed")
     return fig
 
 
@@ -119,23 +120,30 @@ def bounds_vs_gamma(results: dict[str, Any], family: str):
 
 
 def tightest_instances(results: dict[str, Any]):
-    """The best tightness ratio found by the optimiser over small instances, per statement and size."""
+    """The largest tightness ratio the optimiser found, per statement, size and discount setting."""
     plt = _plt()
     tight = results["tightest"]["results"]
     sids = list(tight)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    settings = list(dict.fromkeys(str(row["gamma_setting"]) for rows in tight.values() for row in rows))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), constrained_layout=True,
+                             squeeze=False, sharey=True)
     width = 0.8 / max(len(sids), 1)
-    for j, sid in enumerate(sids):
-        sizes = [row["num_states"] for row in tight[sid]]
-        values = [row["tightness"] for row in tight[sid]]
-        ax.bar(np.arange(len(sizes)) + j * width, values, width=width, label=sid)
-        for xpos, v in zip(np.arange(len(sizes)) + j * width, values):
-            ax.annotate(f"{v:.3g}", (xpos, v), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(np.arange(len(sizes)) + width * (len(sids) - 1) / 2, [f"S={s}" for s in sizes])
-    ax.axhline(1.0, color="grey", ls=":", lw=1)
-    ax.set_ylabel("largest tightness ratio found (1 = tight)")
-    ax.legend()
-    ax.set_title("tightest instances found by the optimiser")
+    for ax, setting in zip(axes[0], settings):
+        for j, sid in enumerate(sids):
+            rows = [row for row in tight[sid] if str(row["gamma_setting"]) == setting]
+            xs = np.arange(len(rows)) + j * width
+            values = [row["tightness"] for row in rows]
+            ax.bar(xs, values, width=width, label=sid)
+            for xpos, row in zip(xs, rows):
+                note = f"{row['tightness']:.3g}" + (f"\n$\gamma$={row['gamma']:.2g}" if setting == "optimised" else "")
+                ax.annotate(note, (xpos, row["tightness"]), ha="center", va="bottom", fontsize=6)
+            ax.set_xticks(np.arange(len(rows)) + width * (len(sids) - 1) / 2, [f"S={row['num_states']}" for row in rows])
+        ax.axhline(1.0, color="grey", ls=":", lw=1)
+        ax.set_ylim(0, 1.25)
+        ax.set_title(r"$\gamma$ chosen by the optimiser" if setting == "optimised" else rf"$\gamma$ = {setting}", fontsize=9)
+    axes[0][0].set_ylabel("largest tightness ratio found\n(exact; 1 = the bound is attained)")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("tightest instances found by the optimiser over small MDPs")
     return fig
 
 
