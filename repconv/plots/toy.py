@@ -135,7 +135,7 @@ def tightest_instances(results: dict[str, Any]):
             values = [row["tightness"] for row in rows]
             ax.bar(xs, values, width=width, label=sid)
             for xpos, row in zip(xs, rows):
-                note = f"{row['tightness']:.3g}" + (f"\n$\gamma$={row['gamma']:.2g}" if setting == "optimised" else "")
+                note = f"{row['tightness']:.3g}" + (f"\n$\\gamma$={row['gamma']:.2g}" if setting == "optimised" else "")
                 ax.annotate(note, (xpos, row["tightness"]), ha="center", va="bottom", fontsize=6)
             ax.set_xticks(np.arange(len(rows)) + width * (len(sids) - 1) / 2, [f"S={row['num_states']}" for row in rows])
         ax.axhline(1.0, color="grey", ls=":", lw=1)
