@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="results JSON file")
     p.add_argument("--out", default=None, help="figure folder (default: RESULTS' folder/figures)")
     p.add_argument("--formats", default="png,pdf", help="comma-separated figure formats")
+    p.add_argument("--dpi", type=int, default=110, help="resolution of raster figures")
     p.set_defaults(func=run)
 
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else path.parent / "figures"
     formats = tuple(f for f in args.formats.split(",") if f)
     try:
-        written = importlib.import_module(RENDERERS[kind]).render_all(results, out, formats)
+        written = importlib.import_module(RENDERERS[kind]).render_all(results, out, formats, dpi=args.dpi)
     except KeyError as err:
         raise CommandError(f"{path}: incomplete {kind} results, missing key {err}") from None
     print(f"wrote {len(written)} figure files under {out}")

@@ -6,7 +6,7 @@ Each result kind (the ``"kind"`` key of a results JSON) maps to the module that 
 
 from __future__ import annotations
 
-#: results "kind" -> module with ``render_all(results, out_dir, formats)``
+#: results "kind" -> module with ``render_all(results, out_dir, formats, dpi=...)``
 RENDERERS = {
     "toy": "repconv.plots.toy",
 }

@@ -99,10 +99,14 @@ def bounds_vs_gamma(results: dict[str, Any], family: str):
     sweep = fam["gamma_sweep"]
     gammas = np.asarray(sweep["gammas"])
     sids = list(sweep["statements"])
-    fig, axes = plt.subplots(1, len(sids), figsize=(4.2 * len(sids), 3.6), constrained_layout=True, squeeze=False)
+    ncols = min(3, len(sids))
+    nrows = -(-len(sids) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows), constrained_layout=True, squeeze=False)
+    for ax in axes.ravel()[len(sids):]:
+        ax.axis("off")
     colours = _alpha_colours(fam["alphas"])
     show = [0, len(fam["alphas"]) - 1] if len(fam["alphas"]) > 1 else [0]
-    for ax, sid in zip(axes[0], sids):
+    for ax, sid in zip(axes.ravel(), sids):
         rec = sweep["statements"][sid]
         for i in show:
             a = fam["alphas"][i]
@@ -155,7 +159,7 @@ FIGURES = {
 }
 
 
-def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[str] = ("png", "pdf")) -> list[Path]:
+def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[str] = ("png", "pdf"), dpi: int = 110) -> list[Path]:
     """Draw every figure the record has data for into ``out_dir`` as ``toy_<figure>[_<family>].<format>``."""
     plt = _plt()
     out_dir = Path(out_dir)
@@ -165,7 +169,7 @@ def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[s
     def save(fig, stem: str) -> None:
         for fmt in formats:
             path = out_dir / f"{stem}.{fmt}"
-            fig.savefig(path, dpi=110)
+            fig.savefig(path, dpi=dpi)
             written.append(path)
         plt.close(fig)
 
