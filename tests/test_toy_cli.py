@@ -17,9 +17,16 @@ TINY = ["--seeds", "2", "--steps", "20", "--eval-every", "10", "--alphas", "0,0.
         "--gammas", "0.5,0.9", "--search-sizes", "2", "--search-restarts", "1", "--quiet"]
 
 
-def test_smoke_repconv_toy_then_plot(tmp_path, capsys):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny ``repconv toy`` run shared by the tests of this module: its output folder."""
+    out = tmp_path_factory.mktemp("toy") / "run"
     assert main(["toy", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_smoke_repconv_toy_then_plot(tiny_run, tmp_path):
+    out = tiny_run
     results = json.loads((out / "toy_results.json").read_text())
     meta = results["run_metadata"]
     assert meta["config"]["seeds"] == 2 and "git_commit" in meta and "versions" in meta
@@ -41,10 +48,8 @@ def test_smoke_repconv_toy_then_plot(tmp_path, capsys):
     assert all(p.stat().st_size > 1000 for p in redraw.iterdir())
 
 
-def test_optimal_return_in_results_matches_policy_iteration(tmp_path):
-    out = tmp_path / "run"
-    assert main(["toy", "--out", str(out), *TINY]) == 0
-    results = json.loads((out / "toy_results.json").read_text())
+def test_optimal_return_in_results_matches_policy_iteration(tiny_run):
+    results = json.loads((tiny_run / "toy_results.json").read_text())
     toy = build_family()
     oracle = mdptoolbox.mdp.PolicyIteration(np.transpose(toy.mdp.P, (1, 0, 2)), toy.mdp.r, 0.9, eval_type=0)
     oracle.run()  # policy iteration with exact (matrix) policy evaluation
