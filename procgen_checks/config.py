@@ -125,8 +125,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "procgen-easy": {"distribution_mode": "easy", "num_levels": 200, "total_steps": 25_000_000},
     # A few minutes on 2 CPU cores; measurably better than the initial policy (docs/procgen_training.md).
     "cpu-small": {
-        "distribution_mode": "easy", "num_levels": 200, "total_steps": 98_304,
-        "num_envs": 32, "num_steps": 64, "num_minibatches": 4, "update_epochs": 2,
+        "distribution_mode": "easy", "num_levels": 200, "total_steps": 81_920,
+        "num_envs": 32, "num_steps": 64, "num_minibatches": 8, "update_epochs": 1,
     },
     # Seconds: exercises every code path (tests, CI).
     "smoke": {

@@ -76,15 +76,20 @@ def _available_cores() -> int:
 
 
 def choose_torch_threads(device: torch.device, requested: int | None = None) -> int:
-    """Torch CPU threads: all available cores when training on CPU (the network is the bottleneck);
-    at most 4 with CUDA, where the CPU only steps Procgen and moves frames, so that several runs can
-    share one machine. ``requested`` wins."""
+    """Torch CPU threads; ``requested`` wins.
+
+    On CPU: all available cores but one (at least 1). The spare core keeps Procgen's stepping and
+    anything else on the machine from stalling torch's OpenMP workers, whose spin-waits make an
+    oversubscribed run several times slower (measured on 2 shared cores: 1 thread 116 env steps/s,
+    2 threads 22 env steps/s, with another process busy). With CUDA: at most 4, since the CPU
+    only steps Procgen and moves frames, and several runs may share one machine.
+    """
     if requested is not None:
         if requested < 1:
             raise ValueError(f"torch threads is {requested}, expected >= 1")
         return requested
     cores = _available_cores()
-    return cores if device.type == "cpu" else min(4, cores)
+    return max(1, cores - 1) if device.type == "cpu" else min(4, cores)
 
 
 class _IterationLog:

@@ -115,7 +115,7 @@ def test_time_limit_stops_at_a_checkpoint_and_resumes(tmp_path, capsys):
 
 def test_sigterm_stops_after_the_current_iteration(tmp_path):
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "repconv", "procgen", "train", "--game", "bigfish", "--preset", "smoke",
          "--total-steps", "1e6", "--device", "cpu", "--torch-threads", "1", "--no-progress", "--out", str(run)],

@@ -45,7 +45,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="run directory for a new run")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its config is kept; --total-steps may extend it)")
     p.add_argument("--device", default="auto", help=_DEVICE_HELP)
-    p.add_argument("--torch-threads", type=int, help="torch CPU threads (default: all cores on CPU, at most 4 with CUDA)")
+    p.add_argument("--torch-threads", type=int, help="torch CPU threads (default: all cores but one on CPU, at most 4 with CUDA)")
     p.add_argument("--env-threads", type=int, help="Procgen stepping threads per agent (default: Procgen's 4)")
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="stop at an iteration boundary, checkpoint written, before SECONDS have passed since the command started")
