@@ -17,6 +17,7 @@ from . import __version__
 COMMAND_MODULES = (
     "repconv.commands.eval_cmd",
     "repconv.commands.check_cmd",
+    "repconv.commands.procgen_cmd",
     "repconv.commands.toy_cmd",
     "repconv.commands.plot_cmd",
 )
