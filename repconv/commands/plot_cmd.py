@@ -18,12 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Read a results file written by a repconv command (e.g. toy_results.json of 'repconv toy') "
             "and draw its figures from the saved numbers alone."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("results", help="results JSON file")
     p.add_argument("--out", default=None, help="figure folder (default: RESULTS' folder/figures)")
-    p.add_argument("--formats", default="png,pdf", help="comma-separated figure formats")
-    p.add_argument("--dpi", type=int, default=110, help="resolution of raster figures")
+    p.add_argument("--formats", default="png,pdf", help="comma-separated figure formats (default: png,pdf)")
+    p.add_argument("--dpi", type=int, default=110, help="resolution of raster figures (default: 110)")
     p.set_defaults(func=run)
 
 
