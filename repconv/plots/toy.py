@@ -182,6 +182,11 @@ def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[s
     return written
 
 
+def _num(x: float | None) -> str:
+    """A number of the record; ``None`` is an undefined value (e.g. a tightness ratio with zero penalty)."""
+    return "n/a" if x is None else f"{x:.3g}"
+
+
 def _ci(cell: dict[str, float], digits: int = 3) -> str:
     return f"{cell['mean']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
 
@@ -220,7 +225,7 @@ def table_markdown(results: dict[str, Any]) -> str:
             "|---|---|" + "---|" * len(sids),
         ]
         for row in results["table"]:
-            cells = [f"{row[s]['holds_fraction']:.3f} / {row[s]['final_slack']:.3g} / {row[s]['final_tightness']:.3g} / "
+            cells = [f"{row[s]['holds_fraction']:.3f} / {_num(row[s]['final_slack'])} / {_num(row[s]['final_tightness'])} / "
                      f"{row[s]['final_vacuous_fraction']:.2f}" for s in sids]
             lines.append(f"| {row['family']} | {row['alpha']:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
