@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "repconv.commands.eval_cmd",
     "repconv.commands.check_cmd",
     "repconv.commands.procgen_cmd",
+    "repconv.commands.toy_cmd",
+    "repconv.commands.plot_cmd",
 )
 
 

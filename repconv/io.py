@@ -55,9 +55,9 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically. NaN and infinity are written as JSON ``null``."""
-    text = json.dumps(_replace_nonfinite(data), indent=2, default=_json_default, allow_nan=False)
+def atomic_write_json(path: str | Path, data: Any, *, indent: int | None = 2) -> Path:
+    """Write ``data`` as JSON (indented; ``indent=None``: compact), atomically. NaN and infinity are written as JSON ``null``."""
+    text = json.dumps(_replace_nonfinite(data), indent=indent, default=_json_default, allow_nan=False)
     return atomic_write_text(path, text + "\n")
 
 

@@ -8,7 +8,9 @@
 * :mod:`toymdp.strategies`: hypothesis strategies (needs the ``test`` extra);
 * :mod:`toymdp.statement_terms`, :mod:`toymdp.checks`: the statements of :mod:`theory.statements`
   decided on instances, exactly or in float batches with exact re-decision;
-* :mod:`toymdp.search`, :mod:`toymdp.falsification`: random and optimised instance search, counterexamples.
+* :mod:`toymdp.search`, :mod:`toymdp.falsification`: random and optimised instance search, counterexamples;
+* :mod:`toymdp.toy`, :mod:`toymdp.distillation`, :mod:`toymdp.toy_experiment`: the toy example (spurious
+  backgrounds; two agents trained with exact gradients, independently or mutually distilled).
 """
 
 from .evaluation import Evaluation, PolicyTerms, evaluate, policy_terms

@@ -1,0 +1,71 @@
+"""The toy experiment's statement records and tightest-instance search, against independent computations."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from toymdp import MDP, Instance, RenderingFamily, evaluate, instance_from_dict
+from toymdp.checks import check_statement
+from toymdp.toy import build_family, softmax_policy
+from toymdp.toy_experiment import SearchConfig, measure, run_tightest_search
+
+
+def test_statement_records_belong_to_the_right_agent():
+    """Each agent's C1/T1 (agent as pi~, peer as pi) and G1.test/G1 (agent as pi) as recorded along
+    training, against the checker run on instances built here one by one."""
+    toy = build_family()
+    rng = np.random.default_rng(11)
+    W1, W2 = (rng.normal(size=(3, toy.num_features, 2)) for _ in range(2))
+    m = measure(toy, W1, W2, ("C1", "T1", "G1", "G1.test"))
+    for n in range(3):
+        p1, p2 = softmax_policy(toy.features, W1[n]), softmax_policy(toy.features, W2[n])
+        for agent, (me, peer) in enumerate(((p1, p2), (p2, p1))):
+            as_new = evaluate(toy.instance(peer, me))
+            as_base = evaluate(toy.instance(me, peer))
+            c1 = check_statement("C1", as_new)
+            assert m["statements"]["C1"]["lhs"][n, agent] == pytest.approx(float(c1.lhs), rel=1e-12)
+            assert m["statements"]["C1"]["rhs"][n, agent] == pytest.approx(float(c1.rhs), rel=1e-12)
+            t1 = check_statement("T1", as_new)
+            worst = int(np.argmin(t1.slack))
+            assert m["statements"]["T1"]["slack"][n, agent] == pytest.approx(float(t1.slack[worst]), rel=1e-12)
+            assert m["statements"]["T1"]["holds"][n, agent] == bool(np.all(t1.holds))
+            for sid in ("G1", "G1.test"):
+                ref = check_statement(sid, as_base)
+                assert m["statements"][sid]["lhs"][n, agent] == pytest.approx(float(ref.lhs), rel=1e-12)
+                assert m["statements"][sid]["rhs"][n, agent] == pytest.approx(float(ref.rhs), rel=1e-12)
+            # G1.test's left-hand side is the agent's own test return.
+            assert m["statements"]["G1.test"]["lhs"][n, agent] == pytest.approx(m["eta_test"][n, agent], rel=1e-12)
+
+
+def test_g1_is_attained_by_a_two_action_bandit():
+    """By hand: one state, gamma = 0, rewards (1, 0); renderer 1 shows observation 0, renderer 2
+    observation 1; pi plays (3/4, 1/4) on observation 0 and (1/4, 3/4) on observation 1. Then
+    eta_1 - eta_2 = 3/4 - 1/4 = 1/2, R = TV = 1/2, span_a Q = 1: G1's right-hand side is
+    1/2 * 1 / (1 - 0) = 1/2, equal to the left-hand side, so the tightness ratio is exactly 1."""
+    F = Fraction
+    mdp = MDP([[[1], [1]]], [[1, 0]], [1], 0, exact=True)
+    family = RenderingFamily([[[1, 0]], [[0, 1]]], ["1/2", "1/2"], [0], [1], exact=True)
+    pi = [[F(3, 4), F(1, 4)], [F(1, 4), F(3, 4)]]
+    res = check_statement("G1", evaluate(Instance(mdp, family, pi, pi)))
+    assert res.lhs == F(1, 2) and res.rhs == F(1, 2)
+    assert res.tightness == 1 and res.holds
+
+
+def test_tightest_search_records_reproduce_exactly():
+    """Each saved instance, read back from its JSON record and checked in exact arithmetic, gives the
+    recorded tightness; a holding lower bound (T1) has ratio <= 1, and G1's ratio is lhs / rhs <= 1."""
+    out = run_tightest_search(SearchConfig(num_states=(2,), gammas=(None, 0.9), restarts=1))
+    assert set(out["results"]) == {"T1", "G1"}
+    for sid, rows in out["results"].items():
+        assert [r["gamma_setting"] for r in rows] == ["optimised", 0.9]
+        for row in rows:
+            inst = instance_from_dict(row["instance"]).to_exact()
+            res = check_statement(sid, evaluate(inst))
+            ratios = [float(t) for t in np.atleast_1d(res.tightness).tolist() if t is not None]
+            assert max(ratios) == pytest.approx(row["tightness"], rel=1e-12)
+            assert row["holds"] and row["tightness"] <= 1
+            if row["gamma_setting"] == 0.9:
+                assert row["gamma"] == pytest.approx(0.9, abs=1e-12)
