@@ -1,0 +1,27 @@
+"""``repconv procgen``: the command group for trained Procgen policies.
+
+The group's subcommands live in the modules of :data:`PROCGEN_SUBCOMMAND_MODULES`; each defines
+``register_procgen(procgen_subparsers)``. Torch and Procgen are imported only when a subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+#: Modules adding subcommands to ``repconv procgen``, in the order ``--help`` lists them.
+PROCGEN_SUBCOMMAND_MODULES = (
+    "repconv.commands.procgen_estimate_cmd",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "procgen",
+        help="estimate robustness, D_train, eps and the bounds for Procgen policies (needs the procgen extra)",
+        description="Procgen policies: estimation of THEORY's terms on visited states, and reports.",
+    )
+    procgen_sub = p.add_subparsers(dest="procgen_command", metavar="SUBCOMMAND")
+    procgen_sub.required = True
+    for name in PROCGEN_SUBCOMMAND_MODULES:
+        importlib.import_module(name).register_procgen(procgen_sub)

@@ -1,0 +1,1 @@
+"""Figures, drawn from saved result files (JSON); plotting owns no maths."""
