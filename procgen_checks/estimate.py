@@ -168,7 +168,7 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
         rollouts[split] = collect_rollout(
             model, info["game"], levels, split=split, num_states=cfg.states, num_envs=cfg.num_envs, stride=cfg.stride,
             lockstep=lockstep, distribution_mode=info["distribution_mode"], rand_seed=int(rng.integers(0, 2**31 - 1)),
-            rng=rng, max_extra_steps=cfg.max_extra_steps, progress=progress,
+            rng=rng, max_extra_steps=cfg.max_extra_steps, batch_size=cfg.batch_size, progress=progress,
         )
     boot_rng = np.random.default_rng(boot_seq)
     render_rngs = iter(np.random.default_rng(s) for s in render_seq.spawn(1000))

@@ -163,6 +163,7 @@ def collect_rollout(
     rng: np.random.Generator,
     max_extra_steps: int = 1000,
     twin_rand_seed: int | None = None,
+    batch_size: int = 256,
     progress: bool = True,
 ) -> Rollout:
     """Record ``num_states`` states visited by ``model`` (see the module docstring).
@@ -191,7 +192,7 @@ def collect_rollout(
 
     record_blocks = math.ceil(num_states / E)
     record_len = (record_blocks - 1) * stride + 1
-    rec_frames, rec_probs, rec_feats, rec_vals, rec_actions, rec_env, rec_step = [], [], [], [], [], [], []
+    rec_frames, rec_actions, rec_env, rec_step = [], [], [], []
     rec_twin = {name: ([], []) for name in lockstep}
     rewards, dones, step_values = [], [], []
     first_done = np.zeros(E, dtype=bool)
@@ -212,9 +213,6 @@ def collect_rollout(
             vals[need] = out.values
         if recording and t % stride == 0:
             rec_frames.append(frames.copy())
-            rec_probs.append(out.probs)
-            rec_feats.append(out.features)
-            rec_vals.append(vals.copy())
             rec_actions.append(actions.copy())
             rec_env.append(np.arange(E))
             rec_step.append(np.full(E, t))
@@ -244,7 +242,11 @@ def collect_rollout(
 
     n = num_states
     cat = lambda xs: np.concatenate(xs)[:n]  # noqa: E731
-    outputs = PolicyOutputs(cat(rec_probs), cat(rec_feats), cat(rec_vals) if model.has_critic else None)
+    frames = cat(rec_frames)
+    # The reference outputs are evaluated again in fixed batches of ``batch_size``: CPU convolutions may
+    # round differently at other batch sizes (e.g. the acting batch of num_envs), and every rendering
+    # of these frames is evaluated in the same batches, so that an identity rendering gives TV = 0 exactly.
+    outputs = policy_outputs(model, frames, batch_size)
     lock = {
         name: LockstepFrames(cat(rec_twin[name][0]), cat(rec_twin[name][1]), list(syncs[name].events), E)
         for name in lockstep
@@ -252,7 +254,7 @@ def collect_rollout(
     return Rollout(
         split=split,
         levels=levels,
-        frames=cat(rec_frames),
+        frames=frames,
         outputs=outputs,
         actions=cat(rec_actions),
         env_index=cat(rec_env),
