@@ -32,27 +32,35 @@ def _tasks(scores: Scores) -> list[np.ndarray]:
     return [np.asarray(t, dtype=float) for t in tasks]
 
 
+def _iqm_tasks(tasks: list[np.ndarray]) -> np.ndarray:
+    """IQM over the last axis of the pooled tasks (leading axes: a batch of resamples)."""
+    return trim_mean(np.concatenate(tasks, axis=-1), 0.25, axis=-1)
+
+
 def iqm(scores: Scores) -> float:
     """Interquartile mean of all scores pooled: the mean of the middle 50% (``trim_mean(x, 0.25)``)."""
-    return float(trim_mean(np.concatenate(_tasks(scores)), 0.25))
+    return float(_iqm_tasks(_tasks(scores)))
+
+
+def _resample(tasks: list[np.ndarray], rng: np.random.Generator, num_resamples: int) -> list[np.ndarray]:
+    """Per task, ``num_resamples`` redraws of its runs with replacement: arrays ``(num_resamples, n_task)``."""
+    return [t[rng.integers(0, t.size, size=(num_resamples, t.size))] for t in tasks]
 
 
 def stratified_bootstrap(
-    scores: Scores, statistic: Callable[[list[np.ndarray]], float], rng: np.random.Generator, num_resamples: int = 2000
+    scores: Scores, statistic: Callable[[list[np.ndarray]], np.ndarray], rng: np.random.Generator,
+    num_resamples: int = 2000,
 ) -> np.ndarray:
     """``statistic`` on ``num_resamples`` resamples that redraw runs with replacement *within* each task.
 
-    Each task keeps its number of runs, so the task mix is the same in every resample.
+    Each task keeps its number of runs, so the task mix is the same in every resample. ``statistic``
+    receives one array ``(num_resamples, n_task)`` per task and reduces the last axis.
     """
-    tasks = _tasks(scores)
-    out = np.empty(num_resamples)
-    for b in range(num_resamples):
-        out[b] = statistic([t[rng.integers(0, t.size, size=t.size)] for t in tasks])
-    return out
+    return np.asarray(statistic(_resample(_tasks(scores), rng, num_resamples)), dtype=float)
 
 
 def interval_estimate(
-    scores: Scores, rng: np.random.Generator, statistic: Callable[[list[np.ndarray]], float] = iqm,
+    scores: Scores, rng: np.random.Generator, statistic: Callable[[list[np.ndarray]], np.ndarray] = _iqm_tasks,
     num_resamples: int = 2000, confidence: float = 0.95,
 ) -> dict:
     """Point value and percentile stratified-bootstrap interval of ``statistic`` (default: IQM)."""
@@ -60,6 +68,14 @@ def interval_estimate(
     a = (1 - confidence) / 2
     return {"value": float(statistic(_tasks(scores))), "ci": [float(np.quantile(boot, a)), float(np.quantile(boot, 1 - a))],
             "confidence": confidence, "num_resamples": num_resamples}
+
+
+def _poi_tasks(xs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
+    per_task = []
+    for a, b in zip(xs, ys):
+        diff = a[..., :, None] - b[..., None, :]
+        per_task.append(((diff > 0) + 0.5 * (diff == 0)).mean(axis=(-2, -1)))
+    return np.mean(per_task, axis=0)
 
 
 def probability_of_improvement(x: Scores, y: Scores) -> float:
@@ -72,11 +88,7 @@ def probability_of_improvement(x: Scores, y: Scores) -> float:
     xs, ys = _tasks(x), _tasks(y)
     if len(xs) != len(ys):
         raise ValueError(f"probability of improvement: x has {len(xs)} tasks, y has {len(ys)}")
-    per_task = []
-    for a, b in zip(xs, ys):
-        diff = a[:, None] - b[None, :]
-        per_task.append(((diff > 0) + 0.5 * (diff == 0)).mean())
-    return float(np.mean(per_task))
+    return float(_poi_tasks(xs, ys))
 
 
 def probability_of_improvement_interval(
@@ -85,11 +97,8 @@ def probability_of_improvement_interval(
     """Point value and stratified-bootstrap interval of :func:`probability_of_improvement` (x and y
     resampled independently, each within tasks)."""
     xs, ys = _tasks(x), _tasks(y)
-    boot = np.empty(num_resamples)
-    for b in range(num_resamples):
-        bx = [t[rng.integers(0, t.size, size=t.size)] for t in xs]
-        by = [t[rng.integers(0, t.size, size=t.size)] for t in ys]
-        boot[b] = probability_of_improvement(bx, by)
+    value = probability_of_improvement(xs, ys)
+    boot = _poi_tasks(_resample(xs, rng, num_resamples), _resample(ys, rng, num_resamples))
     a = (1 - confidence) / 2
-    return {"value": probability_of_improvement(xs, ys), "ci": [float(np.quantile(boot, a)), float(np.quantile(boot, 1 - a))],
+    return {"value": value, "ci": [float(np.quantile(boot, a)), float(np.quantile(boot, 1 - a))],
             "confidence": confidence, "num_resamples": num_resamples}

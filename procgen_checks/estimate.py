@@ -275,8 +275,9 @@ def _aggregates(records: list[dict], renderers: list[str], rng: np.random.Genera
 
 
 def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool = True, bounds=None) -> dict:
-    """Every estimate for ``paths`` (policy checkpoints); see the module docstring. ``bounds``, if given,
-    is called as ``bounds(record, cfg)`` per checkpoint and its result stored under ``"bounds"``."""
+    """Every estimate for ``paths`` (policy checkpoints); see the module docstring. ``bounds``, if given, is
+    called as ``bounds(records, pairs, cfg)`` and returns one entry per record, stored under ``"bounds"``
+    (:func:`procgen_checks.bounds.bounds_for_records`)."""
     loaded = []
     for p in paths:
         model, info = load_policy(p)
@@ -302,8 +303,8 @@ def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool
                       "feature_cosine": summarize(np.concatenate([di.feature_cosine, dj.feature_cosine]), pair_rng,
                                                   cfg.bootstrap_resamples)})
     if bounds is not None:
-        for idx, record in enumerate(records):
-            record["bounds"] = bounds(record, cfg, [p for p in pairs if idx in (p["a"], p["b"])])
+        for record, rows in zip(records, bounds(records, pairs, cfg)):
+            record["bounds"] = rows
     return {
         "config": asdict(cfg),
         "checkpoints": records,

@@ -138,7 +138,7 @@ class RandomConvolution(ImageRenderer):
         weight = self.kernels(B, rng).reshape(B * 3, 3, 3, 3)
         out = torch.nn.functional.conv2d(x.reshape(1, B * 3, H, W), weight, padding=1, groups=B).reshape(B, 3, H, W)
         mixed = (1.0 - self.strength) * x + self.strength * out
-        return (mixed * 255.0).permute(0, 2, 3, 1).contiguous()
+        return (mixed * 255.0).permute(0, 2, 3, 1)  # an HWC view; the encoder permutes it back without a copy
 
 
 #: DrAC's colour-jitter ranges at strength 1.
@@ -173,7 +173,7 @@ class ColourJitter(ImageRenderer):
             torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
             params = self.augmentation.forward_parameters(x.shape)
         out = self.augmentation(x, params=params)
-        return (out * 255.0).permute(0, 2, 3, 1).contiguous()
+        return (out * 255.0).permute(0, 2, 3, 1)
 
 
 def make_image_renderer(name: str, strength: float = 1.0) -> ImageRenderer:

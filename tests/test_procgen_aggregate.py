@@ -40,7 +40,7 @@ def test_stratified_bootstrap_keeps_the_task_mix():
     # task 1 always 0, task 2 always 10: every stratified resample has mean 5 exactly,
     # while pooling the runs across tasks would draw means anywhere in [0, 10].
     scores = np.array([[0.0, 10.0], [0.0, 10.0], [0.0, 10.0]])
-    boot = stratified_bootstrap(scores, lambda ts: float(np.mean(np.concatenate(ts))), np.random.default_rng(0), 200)
+    boot = stratified_bootstrap(scores, lambda ts: np.concatenate(ts, axis=-1).mean(axis=-1), np.random.default_rng(0), 200)
     assert np.all(boot == 5.0)
     est = interval_estimate(scores, np.random.default_rng(0), num_resamples=200)
     assert est["value"] == 5.0 and est["ci"] == [5.0, 5.0]
@@ -49,7 +49,7 @@ def test_stratified_bootstrap_keeps_the_task_mix():
 def test_stratified_bootstrap_resamples_within_tasks():
     # one task with runs {0, 1}: a resample of 2 runs has mean 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4
     scores = np.array([[0.0], [1.0]])
-    boot = stratified_bootstrap(scores, lambda ts: float(ts[0].mean()), np.random.default_rng(1), 4000)
+    boot = stratified_bootstrap(scores, lambda ts: ts[0].mean(axis=-1), np.random.default_rng(1), 4000)
     assert set(np.unique(boot)) == {0.0, 0.5, 1.0}
     assert np.mean(boot == 0.5) == pytest.approx(0.5, abs=0.03)
 

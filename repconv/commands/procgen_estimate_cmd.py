@@ -121,10 +121,10 @@ def run_estimate_cmd(args: argparse.Namespace) -> int:
 def _bounds_function():
     """The bound evaluation of :mod:`procgen_checks.bounds` when the theory layer provides it, else None."""
     try:
-        from procgen_checks.bounds import bounds_for_record
-    except ImportError:
+        from procgen_checks.bounds import bounds_for_records
+    except ImportError:  # the theory layer's statements are not installed
         return None
-    return bounds_for_record
+    return bounds_for_records
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -225,6 +225,9 @@ def _bounds_table(result: dict) -> list[str]:
         for row in (rec.get("bounds") or {}).get("at_gamma", []):
             lines.append(f"| {rec['label']} | {row['statement']} | {row['gamma']} | {_fmt(row.get('bound'))} | "
                          f"{_fmt(row.get('measured'))} | {_fmt(row.get('vacuous'))} | {row.get('note', '')} |")
+    lines += ["", "G1r bounds |eta_train - eta_test| from above (measured: |gap|); G1.test bounds eta_test from below "
+              "(measured: eta_test); C1 bounds eta_test of the other policy of the pair from below. All returns are "
+              "discounted with the row's gamma. The figure bounds_vs_gap shows the same against gamma."]
     return lines + [""]
 
 

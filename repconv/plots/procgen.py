@@ -121,12 +121,18 @@ def robustness_vs_gap(result: dict, stem: Path) -> list[Path]:
 
 def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
     """Bounds on the train-test gap against gamma, next to the measured discounted gap and the return range."""
-    recs = [r for r in result["checkpoints"] if r.get("bounds", {}).get("by_gamma")]
+    recs = [r for r in result["checkpoints"] if (r.get("bounds") or {}).get("by_gamma")]
     n = max(1, len(recs))
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.6), squeeze=False)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[len(recs):]:
+        ax.axis("off")
     if not recs:
-        axes[0][0].text(0.5, 0.5, "no bounds in this result", ha="center", va="center", transform=axes[0][0].transAxes)
-    for ax, rec in zip(axes[0], recs):
+        flat[0].axis("on")
+        flat[0].text(0.5, 0.5, "no bounds in this result", ha="center", va="center", transform=flat[0].transAxes)
+    for ax, rec in zip(flat, recs):
         bg = rec["bounds"]["by_gamma"]
         horizon = 1.0 / (1.0 - np.asarray(bg["gammas"], dtype=float))
         for key in bg["curves"]:
@@ -141,6 +147,12 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
             ax.plot(horizon, gap, "ks-", ms=4, label="|measured gap| (discounted)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # the discounted gap of a sparse, late reward is astronomically small at short horizons: keep the
+        # bounds readable by showing at most 8 decades below the smallest bound
+        lows = [np.nanmin(np.asarray([np.nan if v is None else v for v in c], dtype=float)) for c in bg["curves"].values()]
+        lows = [v for v in lows if np.isfinite(v) and v > 0]
+        if lows:
+            ax.set_ylim(bottom=min(lows) * 1e-8)
         ax.set_xlabel("effective horizon 1/(1-gamma)")
         ax.set_ylabel("bound on |eta_train - eta_test|")
         ax.set_title(rec["label"], fontsize=8)
