@@ -36,10 +36,14 @@ import difflib
 import math
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .envs import RenderOptions
+
+if TYPE_CHECKING:  # torch is imported where frames are rendered, so that the names above load without it
+    import torch
 
 __all__ = [
     "REFERENCE_RENDER",
@@ -129,9 +133,13 @@ class RandomConvolution(ImageRenderer):
 
     def kernels(self, batch: int, rng: np.random.Generator) -> torch.Tensor:
         """``(B, 3, 3, 3, 3)`` Xavier-normal kernels (out channel, in channel, 3, 3) per frame."""
+        import torch
+
         return torch.from_numpy(rng.standard_normal((batch, 3, 3, 3, 3)) * RANDCONV_STD).float()
 
     def _render(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        import torch
+
         B, H, W, _ = frames.shape
         x = frames.permute(0, 3, 1, 2) / 255.0  # (B, 3, H, W)
         # One grouped convolution applies every frame's own kernel: group b sees only frame b's channels.
@@ -166,6 +174,8 @@ class ColourJitter(ImageRenderer):
         )
 
     def _render(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        import torch
+
         x = frames.permute(0, 3, 1, 2) / 255.0
         # kornia draws its factors from torch's global generator; seed a forked copy of it from ``rng``
         # so that the draw is reproducible and the caller's torch RNG state is left untouched.
