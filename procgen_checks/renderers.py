@@ -141,12 +141,17 @@ class RandomConvolution(ImageRenderer):
         import torch
 
         B, H, W, _ = frames.shape
-        x = frames.permute(0, 3, 1, 2) / 255.0  # (B, 3, H, W)
+        # A bias-free convolution is linear, so it is applied to the [0, 255] frame directly: the same
+        # result as on the [0, 1] frame rescaled, without two passes over the pixels.
+        x = frames.permute(0, 3, 1, 2)  # (B, 3, H, W)
         # One grouped convolution applies every frame's own kernel: group b sees only frame b's channels.
         weight = self.kernels(B, rng).reshape(B * 3, 3, 3, 3)
         out = torch.nn.functional.conv2d(x.reshape(1, B * 3, H, W), weight, padding=1, groups=B).reshape(B, 3, H, W)
-        mixed = (1.0 - self.strength) * x + self.strength * out
-        return (mixed * 255.0).permute(0, 2, 3, 1)  # an HWC view; the encoder permutes it back without a copy
+        if self.strength != 1.0:
+            out = (1.0 - self.strength) * x + self.strength * out
+        # Contiguous HWC, as Procgen's frames: the encoder's permute then yields a channels-last tensor,
+        # for which CPU convolutions run about twice as fast as for a contiguous NCHW one.
+        return out.permute(0, 2, 3, 1).contiguous()
 
 
 #: DrAC's colour-jitter ranges at strength 1.
@@ -183,7 +188,7 @@ class ColourJitter(ImageRenderer):
             torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
             params = self.augmentation.forward_parameters(x.shape)
         out = self.augmentation(x, params=params)
-        return (out * 255.0).permute(0, 2, 3, 1)
+        return (out * 255.0).permute(0, 2, 3, 1).contiguous()  # channels-last for the encoder, as above
 
 
 def make_image_renderer(name: str, strength: float = 1.0) -> ImageRenderer:
