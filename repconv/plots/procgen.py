@@ -34,6 +34,11 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
+def _legend(ax, fontsize: int = 7) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=fontsize)
+
+
 def _legend_once(ax, handles_seen: set, label: str, **kw) -> str | None:
     if label in handles_seen:
         return None
@@ -60,7 +65,7 @@ def tv_distributions(result: dict, stem: Path) -> list[Path]:
         ax.set_xscale("symlog", linthresh=1e-4)
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend(ax, 7)
     axes[0][0].set_ylabel("fraction of visited states")
     fig.suptitle("Per-state TV between renderings (max of samples: a lower estimate of R)", fontsize=10)
     return _save(fig, stem)
@@ -91,7 +96,7 @@ def tv_vs_strength(result: dict, stem: Path) -> list[Path]:
         ax.set_xlabel("strength")
         ax.set_ylabel("TV")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend(ax, 7)
     fig.suptitle("TV against perturbation strength (training-level states)", fontsize=10)
     return _save(fig, stem)
 
@@ -157,7 +162,7 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
         ax.set_ylabel("bound on |eta_train - eta_test|")
         ax.set_title(rec["label"], fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        _legend(ax, 6)
     return _save(fig, stem)
 
 
