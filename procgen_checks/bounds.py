@@ -29,9 +29,9 @@ Rows:
   ``r_max / (1-gamma)``: the row then says whether C1 is vacuous whatever ``L_avg`` is in that range
   (its ``bound`` is an upper limit of C1's right-hand side, not a lower bound on the return).
 
-A bound is **vacuous** when it says no more than every policy satisfies anyway (the statement's
-``trivial`` threshold): an upper bound on a return difference at or above the return range
-``(r_max - r_min)/(1-gamma)``, a lower bound on a return at or below ``r_min/(1-gamma)``.
+A bound is **vacuous** when it says less than every policy satisfies anyway (the statement's ``trivial``
+threshold, as in the toy checks): an upper bound on a return difference above the return range
+``(r_max - r_min)/(1-gamma)``, a lower bound on a return below ``r_min/(1-gamma)``.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def _statement(sid: str):
 
 
 def _vacuous(statement, ev) -> np.ndarray:
-    """The bound says no more than the trivial threshold: ``rhs >= trivial`` (upper) / ``rhs <= trivial`` (lower)."""
+    """Beyond the statement's trivial threshold: ``rhs > trivial`` (upper bound), ``rhs < trivial`` (lower
+    bound), the convention of the toy checks (``toymdp.checks``)."""
     rhs, trivial = np.asarray(ev.rhs, dtype=float), np.asarray(ev.trivial, dtype=float)
-    return rhs >= trivial if statement.relation == "<=" else rhs <= trivial
+    return rhs > trivial if statement.relation == "<=" else rhs < trivial
 
 
 def _evaluate(sid: str, values: dict[str, Any]) -> dict[str, np.ndarray]:

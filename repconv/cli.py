@@ -16,6 +16,7 @@ from . import __version__
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "repconv.commands.eval_cmd",
+    "repconv.commands.check_cmd",
     "repconv.commands.procgen_cmd",
 )
 

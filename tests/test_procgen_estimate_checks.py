@@ -105,7 +105,8 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     out = tmp_path / "est"
     argv = ["procgen", "estimate", *(str(tmp_path / f"p{i}.pt") for i in range(3)), "--renderers",
             "backgrounds,randconv,jitter", "--states", "8", "--num-envs", "2", "--stride", "2", "--strengths", "0,1",
-            "--sweep-states", "4", "--max-extra-steps", "5", "--bootstrap", "20", "--out", str(out), "--no-progress"]
+            "--sweep-states", "4", "--max-extra-steps", "5", "--bootstrap", "20", "--reward-range", "0,10",
+            "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     res = json.loads((out / "estimate.json").read_text())
     assert [c["has_critic"] for c in res["checkpoints"]] == [True, False, True]
@@ -115,8 +116,13 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     assert "LOWER" in res["checkpoints"][0]["R_hat"]["note"] and res["meta"]["config"]["states"] == 8
     sweep = res["checkpoints"][0]["splits"]["train"]["strength_sweep"]["randconv"]
     assert [r["strength"] for r in sweep] == [0.0, 1.0] and sweep[0]["tv"]["max"] < 1e-6 < sweep[1]["tv"]["max"]
+    # C1 for the MDPO pair, through the theory layer (no episode finishes in 5 extra steps: no G1r/G1.test rows)
+    c1 = [r for r in res["checkpoints"][0]["bounds"]["at_gamma"] if r["statement"] == "C1"]
+    assert c1 and all(r["pi_tilde"] == res["checkpoints"][1]["label"] for r in c1)
+    assert res["checkpoints"][2]["bounds"]["at_gamma"] == []  # the lone PPO run has no pair and no finished episode
     assert main(["procgen", "report", str(out)]) == 0
     report = (out / "report.md").read_text()
+    assert "## Bounds with estimated terms" in report
     assert "lower estimate of R" in report and "coinrun-mdpo-s1-a2 (p1.pt)" in report
     for name in ("tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0 and (out / "figures" / f"{name}.pdf").is_file()

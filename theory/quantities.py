@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["tv", "kl", "pairwise_tv", "robustness", "max_tv"]
+__all__ = ["tv", "kl", "pairwise_tv", "state_robustness", "robustness", "max_tv"]
 
 
 def tv(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -60,17 +60,26 @@ def max_tv(p: np.ndarray, q: np.ndarray, axes: int = 1) -> np.ndarray:
     return d.max(axis=tuple(range(-axes, 0))) if axes else d
 
 
+def state_robustness(dists: np.ndarray) -> np.ndarray:
+    """Per-state robustness ``max_{j,k} TV(pi_{f_j}[s], pi_{f_k}[s])``: ``(..., K, S, A) -> (..., S)``.
+
+    :func:`robustness` is its maximum over states; restricted or weighted forms of ``R`` (over
+    reachable states, or averaged over a visitation) are built from it.
+    """
+    dists = np.asarray(dists)
+    K = dists.shape[-3]
+    worst = tv(dists[..., 0, :, :], dists[..., 0, :, :])  # zeros of the right type and shape
+    # TV is symmetric and 0 on the diagonal: the K(K-1)/2 distinct pairs suffice (views, no copies).
+    for j in range(K):
+        for k in range(j + 1, K):
+            worst = np.maximum(worst, tv(dists[..., j, :, :], dists[..., k, :, :]))
+    return worst
+
+
 def robustness(dists: np.ndarray) -> np.ndarray:
     """Robustness term R (THEORY.md): ``max_s max_{j,k} TV(pi_{f_j}[s], pi_{f_k}[s])``.
 
     ``dists`` has shape ``(..., K, S, A)`` (the state policies of one observation policy under
     ``K`` renderers); the result has the batch shape ``...``. With ``K = 1`` it is 0.
     """
-    dists = np.asarray(dists)
-    K = dists.shape[-3]
-    worst = tv(dists[..., 0, :, :], dists[..., 0, :, :]).max(axis=-1)  # zeros of the right type and shape
-    # TV is symmetric and 0 on the diagonal: the K(K-1)/2 distinct pairs suffice (views, no copies).
-    for j in range(K):
-        for k in range(j + 1, K):
-            worst = np.maximum(worst, tv(dists[..., j, :, :], dists[..., k, :, :]).max(axis=-1))
-    return worst
+    return state_robustness(dists).max(axis=-1)

@@ -5,7 +5,10 @@
 * :mod:`toymdp.evaluation`: the rendering-level quantities (eta_test, R, D_train, alpha, eps, ...);
 * :mod:`toymdp.instance_io`: instance JSON files;
 * :mod:`toymdp.gymnasium_mdps`: Gymnasium's toy-text environments as tabular MDPs;
-* :mod:`toymdp.strategies`: hypothesis strategies (needs the ``test`` extra).
+* :mod:`toymdp.strategies`: hypothesis strategies (needs the ``test`` extra);
+* :mod:`toymdp.statement_terms`, :mod:`toymdp.checks`: the statements of :mod:`theory.statements`
+  decided on instances, exactly or in float batches with exact re-decision;
+* :mod:`toymdp.search`, :mod:`toymdp.falsification`: random and optimised instance search, counterexamples.
 """
 
 from .evaluation import Evaluation, PolicyTerms, evaluate, policy_terms

@@ -47,10 +47,25 @@ __all__ = [
     "expected_return",
     "occupancy",
     "values_and_occupancy",
+    "expected_advantage",
     "surrogate",
     "max_abs_advantage",
+    "visitation_support",
     "q_span",
 ]
+
+
+def _symbolic_solve_one(M: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve over the field of rational functions of the symbols in ``M`` and ``b`` (sympy entries)."""
+    n = M.shape[0]
+    dm = DomainMatrix.from_list_sympy(n, n, M.tolist())
+    rhs = DomainMatrix.from_list_sympy(n, 1, [[v] for v in b.tolist()])
+    dm, rhs = dm.unify(rhs)
+    sol = dm.to_field().lu_solve(rhs.to_field()).to_Matrix()
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        out[i] = sol[i, 0]
+    return out
 
 
 def _exact_solve_one(M: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,9 +118,12 @@ def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     M, b = np.broadcast_arrays(M, b[..., None])
     b = b[..., 0]
     if M.dtype == object:
+        # Object arrays hold fractions (exact engine) or, for symbolic proofs, sympy expressions.
+        rational = all(isinstance(v, (Fraction, int)) for v in M.reshape(-1).tolist() + b.reshape(-1).tolist())
+        solve_one = _exact_solve_one if rational else _symbolic_solve_one
         out = np.empty(b.shape, dtype=object)
         for idx in np.ndindex(*M.shape[:-2]):
-            out[idx] = _exact_solve_one(M[idx], b[idx])
+            out[idx] = solve_one(M[idx], b[idx])
         return out
     torch = _torch()
     if torch is not None:
@@ -221,12 +239,17 @@ def values_and_occupancy(P: np.ndarray, r: np.ndarray, gamma, rho0: np.ndarray, 
     return solve_pair(_bellman_matrix(transition_matrix(P, sigma), gamma), expected_reward(r, sigma), rho0)
 
 
+def expected_advantage(A: np.ndarray, sigma_tilde: np.ndarray) -> np.ndarray:
+    """``a_bar[s] = sum_a sigma~[s, a] A_sigma[s, a]``: the base policy's advantage of the new policy's action, ``(..., S)``."""
+    return (sigma_tilde * A).sum(axis=-1)
+
+
 def surrogate(eta: np.ndarray, rho: np.ndarray, A: np.ndarray, sigma_tilde: np.ndarray) -> np.ndarray:
     """TRPO's first-order surrogate ``L_sigma(sigma~) = eta(sigma) + sum_s rho_sigma[s] sum_a sigma~[s, a] A_sigma[s, a]``.
 
     ``eta, rho, A`` belong to the base policy ``sigma``; ``sigma_tilde`` is the new policy.
     """
-    return eta + (rho * (sigma_tilde * A).sum(axis=-1)).sum(axis=-1)
+    return eta + (rho * expected_advantage(A, sigma_tilde)).sum(axis=-1)
 
 
 def max_abs_advantage(A: np.ndarray) -> np.ndarray:
@@ -237,3 +260,21 @@ def max_abs_advantage(A: np.ndarray) -> np.ndarray:
 def q_span(Q: np.ndarray) -> np.ndarray:
     """``span_a Q[s, .] = max_a Q[s, a] - min_a Q[s, a]``, shape ``(..., S)``."""
     return Q.max(axis=-1) - Q.min(axis=-1)
+
+
+def visitation_support(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """States with ``rho_sigma[s] > 0``, as a boolean array ``(..., E.., S)``, decided combinatorially.
+
+    ``rho_sigma = sum_t gamma^t Pr(s_t = s)``: with ``gamma > 0`` its support is the set of states
+    reachable from the support of ``rho0`` along transitions of positive probability under ``sigma``;
+    with ``gamma = 0`` it is the support of ``rho0``. Computed from zero patterns, not from the float
+    solution, so round-off cannot make an unreachable state look visited (or the reverse).
+    ``rho0`` and ``gamma`` broadcast as in :func:`occupancy`.
+    """
+    edges = (transition_matrix(P, sigma) != 0).astype(np.int64)
+    start = np.asarray(rho0 != 0)
+    reach = np.broadcast_to(start, edges.shape[:-1]).copy()
+    for _ in range(edges.shape[-1] - 1):
+        reach |= (reach[..., None, :].astype(np.int64) @ edges)[..., 0, :] > 0
+    discounted = _gamma(np.asarray(gamma) != 0, 1)
+    return np.where(discounted, reach, np.broadcast_to(start, reach.shape))

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .numbers import as_array, to_exact, to_float
+from .numbers import as_array, to_exact, to_exact_stochastic, to_float
 
 __all__ = [
     "InvalidInstanceError",
@@ -165,8 +165,15 @@ class MDP:
     def num_actions(self) -> int:
         return self.P.shape[-2]
 
-    def to_exact(self) -> "MDP":
-        return self if self.exact else MDP(to_exact(self.P), to_exact(self.r), to_exact(self.rho0), to_exact(np.asarray(self.gamma)), exact=True)
+    def to_exact(self, max_denominator: int | None = None) -> "MDP":
+        """Exact copy; stochastic rows are converted by :func:`~toymdp.numbers.to_exact_stochastic`."""
+        if self.exact:
+            return self
+        gamma = to_exact(np.asarray(self.gamma), max_denominator)
+        if max_denominator is not None and np.any(gamma >= 1):
+            gamma = to_exact(np.asarray(self.gamma))  # rounding must not reach gamma = 1
+        return MDP(to_exact_stochastic(self.P, max_denominator), to_exact(self.r, max_denominator),
+                   to_exact_stochastic(self.rho0, max_denominator), gamma, exact=True)
 
     def to_float(self) -> "MDP":
         return MDP(to_float(self.P), to_float(self.r), to_float(self.rho0), to_float(np.asarray(self.gamma)), exact=False) if self.exact else self
@@ -228,8 +235,11 @@ class RenderingFamily:
     def num_observations(self) -> int:
         return self.renderers.shape[-1]
 
-    def to_exact(self) -> "RenderingFamily":
-        return self if self.exact else RenderingFamily(to_exact(self.renderers), to_exact(self.test_weights), self.train, to_exact(self.train_weights), exact=True)
+    def to_exact(self, max_denominator: int | None = None) -> "RenderingFamily":
+        if self.exact:
+            return self
+        return RenderingFamily(to_exact_stochastic(self.renderers, max_denominator), to_exact_stochastic(self.test_weights, max_denominator),
+                               self.train, to_exact_stochastic(self.train_weights, max_denominator), exact=True)
 
     def to_float(self) -> "RenderingFamily":
         return RenderingFamily(to_float(self.renderers), to_float(self.test_weights), self.train, to_float(self.train_weights), exact=False) if self.exact else self
@@ -278,10 +288,18 @@ class Instance:
     def batch_shape(self) -> tuple[int, ...]:
         return self.mdp.batch_shape
 
-    def to_exact(self) -> "Instance":
+    def to_exact(self, max_denominator: int | None = None) -> "Instance":
+        """The exact instance nearest to this float one.
+
+        Every float is converted exactly (or, with ``max_denominator``, rounded to a fraction with a
+        denominator at most that); each stochastic row then gets its rounding residual added to its
+        largest entry, so that it sums to exactly 1 (without ``max_denominator`` the zero pattern, hence
+        which states are reachable, is kept; rounding may set a tiny entry to 0).
+        """
         if self.exact:
             return self
-        return Instance(self.mdp.to_exact(), self.family.to_exact(), to_exact(self.pi), to_exact(self.pi_tilde))
+        return Instance(self.mdp.to_exact(max_denominator), self.family.to_exact(max_denominator),
+                        to_exact_stochastic(self.pi, max_denominator), to_exact_stochastic(self.pi_tilde, max_denominator))
 
     def to_float(self) -> "Instance":
         if not self.exact:

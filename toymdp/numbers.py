@@ -17,6 +17,7 @@ __all__ = [
     "is_exact",
     "parse_number",
     "to_exact",
+    "to_exact_stochastic",
     "to_float",
     "format_number",
     "as_array",
@@ -56,8 +57,17 @@ def parse_number(value: Any, *, where: str = "value") -> Fraction:
     raise ValueError(f"{where}: expected a number or a \"p/q\" string, got {type(value).__name__}")
 
 
-def to_exact(x: Any) -> Any:
-    """Convert a number or array to the exact engine's type (each float converted exactly)."""
+def _fraction(v: Any, max_denominator: int | None) -> Fraction:
+    f = Fraction(v)
+    return f if max_denominator is None else f.limit_denominator(max_denominator)
+
+
+def to_exact(x: Any, max_denominator: int | None = None) -> Any:
+    """Convert a number or array to the exact engine's type.
+
+    Each float is converted exactly (its binary value), or, with ``max_denominator``, to the nearest
+    fraction whose denominator is at most ``max_denominator``.
+    """
     if isinstance(x, np.ndarray):
         if x.dtype == object:
             return x
@@ -66,9 +76,26 @@ def to_exact(x: Any) -> Any:
         out = np.empty(x.shape, dtype=object)
         flat = out.reshape(-1)
         for i, v in enumerate(x.reshape(-1).tolist()):
-            flat[i] = Fraction(v)
+            flat[i] = _fraction(v, max_denominator)
         return out
-    return Fraction(x)
+    return _fraction(x, max_denominator)
+
+
+def to_exact_stochastic(x: np.ndarray, max_denominator: int | None = None) -> np.ndarray:
+    """Exact rows (last axis) that sum to exactly 1, from float rows that sum to 1 within round-off.
+
+    Each entry is converted as by :func:`to_exact`; the row's residual ``1 - sum`` (of the order of
+    the float round-off, or of ``1/max_denominator``) is added to the row's largest entry, so zero
+    entries (unreachable states, deterministic rows) stay zero. Exact input is returned unchanged.
+    """
+    if x.dtype == object:
+        return x
+    out = to_exact(x, max_denominator)
+    rows = out.reshape(-1, out.shape[-1]) if out.size else out.reshape(0, 1)
+    largest = np.asarray(x).reshape(rows.shape).argmax(axis=-1)
+    for row, j in zip(rows, largest.tolist()):
+        row[j] += 1 - sum(row.tolist(), Fraction(0))
+    return out
 
 
 def to_float(x: Any) -> Any:

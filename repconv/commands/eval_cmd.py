@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from fractions import Fraction
 
 from repconv.cli import CommandError
 from repconv.io import atomic_write_json, run_metadata
@@ -16,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate an instance file (MDP, renderers, two policies)",
         description=(
             "Evaluate every quantity of THEORY's tables on an instance file: eta_test, eta_train, "
-            "R(pi), R(pi_tilde), D_train, eps, and per renderer eta, alpha, eps and the surrogate L. "
+            "R(pi), R(pi_tilde), D_train, eps, and per renderer eta, alpha, eps and the surrogate L; and decide "
+            "every statement of docs/theory.md (key 'statements': lhs, rhs, slack, holds, tightness, vacuous; "
+            "a list over renderers for PDL, T1, T1c, L1 and G2, the worst pair j, k for G1 and G1r). "
             "An instance file is JSON with keys P, r, rho0, gamma, renderers, test_weights, train, "
             "train_weights, policies {pi, pi_tilde}; numbers may be JSON numbers or \"p/q\" strings."
         ),
@@ -35,18 +38,27 @@ def _summary(record: dict) -> str:
         f"{'R':14}{record['R_pi']!s:>24}{record['R_pi_tilde']!s:>24}",
         f"{'eps':14}{record['eps']['pi']!s:>24}{record['eps']['pi_tilde']!s:>24}",
         f"D_train = {record['D_train']}",
+        "",
+        f"{'statement':14}{'holds':>8}{'smallest slack':>16}",
     ]
+    for sid, entry in record["statements"].items():
+        entries = entry if isinstance(entry, list) else [entry]
+        worst = min(float(Fraction(e["slack"])) if isinstance(e["slack"], str) else e["slack"] for e in entries)
+        lines.append(f"{sid:14}{str(all(e['holds'] for e in entries)):>8}{worst:>16.6g}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     from toymdp import InvalidInstanceError, evaluate, load_instance
+    from toymdp.checks import statements_to_json
 
     try:
         instance = load_instance(args.instance, exact=args.exact)
     except InvalidInstanceError as err:
         raise CommandError(str(err)) from None
-    record = evaluate(instance).to_json()
+    evaluation = evaluate(instance)
+    record = evaluation.to_json()
+    record["statements"] = statements_to_json(evaluation)
     record["meta"] = run_metadata(config={"instance": args.instance, "exact": args.exact})
     if args.json == "-":
         json.dump(record, sys.stdout, indent=2)

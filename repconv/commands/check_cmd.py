@@ -1,0 +1,130 @@
+"""``repconv check``: every statement and falsification variant on random instances, with counterexample search."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+from repconv.cli import CommandError
+from repconv.io import atomic_write_json, run_metadata
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="check every statement and variant on random instances; search for counterexamples",
+        description=(
+            "Decide every statement of docs/theory.md (PDL, T1, T1c, L1, C1, G1 with its parts G1.eps and "
+            "G1.test, G1r, G2) and every falsification variant on N random rendering MDPs (mixed shapes and "
+            "edge cases), then search for counterexamples with a small optimiser and with hypothesis. Float "
+            "results within round-off of failing, or failing, are re-decided exactly. Prints a table (ID, "
+            "instances, holds, min slack, median tightness, %% vacuous, counterexamples) and a falsification "
+            "table; exits with status 1 if a statement (not a variant) has a counterexample."
+        ),
+    )
+    p.add_argument("--n", type=int, default=1000, help="random instances (default 1000)")
+    p.add_argument("--exact", action="store_true", help="draw and decide the random instances in exact rational arithmetic")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random instances, the optimiser and hypothesis (default 0)")
+    p.add_argument("--json", metavar="OUT", help="write the tables and run metadata to OUT (JSON)")
+    p.add_argument("--restarts", type=int, default=2, help="optimiser restarts per ID, one small shape each (default 2; 0 skips)")
+    p.add_argument("--iterations", type=int, default=30, help="optimiser generations per restart (default 30)")
+    p.add_argument("--population", type=int, default=24, help="optimiser population per generation (default 24)")
+    p.add_argument("--hypothesis", type=int, default=100, metavar="EXAMPLES",
+                   help="hypothesis examples (default 100; 0 skips; needs the test extra)")
+    p.add_argument("--max-redecide", type=int, default=5,
+                   help="per ID and random batch, clear float failures re-decided exactly (near ties always are; default 5)")
+    p.add_argument("--counterexamples", metavar="DIR", help="save the smallest counterexample of each ID as DIR/ID.json")
+    p.add_argument("--ids", help="comma-separated IDs to check (default: all statements, parts and variants)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _num(x: float | None, fmt: str = ".3g") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, fmt)
+
+
+def _statement_table(rows: list[dict], title: str) -> str:
+    head = f"{'ID':14}{'provenance':>15}{'instances':>10}{'holds':>8}{'min slack':>12}{'med tight':>11}{'% vacuous':>11}{'cex':>6}"
+    lines = [title, head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r['id']:14}{r['provenance']:>15}{r['instances']:>10}{r['holds']:>8}{_num(r['min_slack_random']):>12}"
+            f"{_num(r['median_tightness']):>11}{_num(r['pct_vacuous'], '.1f'):>11}{r['counterexamples_by_method']['random']:>6}"
+        )
+    return "\n".join(lines)
+
+
+def _falsification_table(rows: list[dict]) -> str:
+    head = f"{'ID':14}{'searched':>10}{'random':>8}{'optim.':>8}{'hypo.':>8}{'cex':>6}{'min slack':>12}{'max tight':>11}  verdict"
+    lines = ["Falsification (every search; a counterexample is decided exactly)", head, "-" * (len(head) + 30)]
+    for r in rows:
+        verdict = (f"counterexample ({r['counterexamples']} found)" if r["counterexamples"]
+                   else f"no counterexample found in {r['instances_searched']} instances")
+        s = r["searched"]
+        lines.append(
+            f"{r['id']:14}{r['instances_searched']:>10}{s['random']:>8}{s['optimiser']:>8}{s['hypothesis']:>8}"
+            f"{r['counterexamples']:>6}{_num(r['min_slack']):>12}{_num(r['max_tightness']):>11}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from theory.statements import get_statement
+    from toymdp.falsification import all_ids, run_checks, save_counterexamples
+
+    if args.n < 0 or args.restarts < 0 or args.hypothesis < 0 or args.iterations < 1 or args.population < 2:
+        raise CommandError("--n, --restarts and --hypothesis must be >= 0, --iterations >= 1, --population >= 2")
+    ids = None
+    if args.ids:
+        ids = [s.strip() for s in args.ids.split(",") if s.strip()]
+        known = all_ids()
+        unknown = [s for s in ids if s not in known]
+        if unknown:
+            raise CommandError(f"unknown ID {unknown[0]!r}; known: {', '.join(known)}")
+    start = time.perf_counter()
+    report = run_checks(
+        args.n, exact=args.exact, seed=args.seed, ids=ids, max_redecide=args.max_redecide, restarts=args.restarts,
+        iterations=args.iterations, population=args.population, hypothesis_examples=args.hypothesis,
+        progress=not args.no_progress,
+    )
+    elapsed = time.perf_counter() - start
+    rows = []
+    for tally in report.tallies.values():
+        row = tally.to_json()
+        row["min_slack_random"] = tally.random_min_slack if math.isfinite(tally.random_min_slack) else None
+        row["expectation"] = get_statement(tally.statement_id).expectation or None
+        rows.append(row)
+    engine = "exact rational arithmetic" if args.exact else "float64 batches, exact re-decision of near ties and failures"
+    statements = [r for r in rows if r["kind"] != "variant"]
+    variants = [r for r in rows if r["kind"] == "variant"]
+    if statements:
+        print(_statement_table(statements, f"Statements on {args.n} random instances ({engine})"))
+        print()
+    if variants:
+        print(_statement_table(variants, f"Variants on {args.n} random instances"))
+        print()
+    print(_falsification_table(rows))
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"time: {elapsed:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()) + ")")
+    if args.counterexamples:
+        for path in save_counterexamples(report, args.counterexamples):
+            print(f"wrote {path}")
+    if args.json:
+        record = {
+            "statements": statements,
+            "variants": variants,
+            "notes": report.notes,
+            "seconds": {**report.seconds, "total": elapsed},
+            "run_metadata": run_metadata(config=report.config, seed=args.seed),
+        }
+        atomic_write_json(args.json, record)
+        print(f"wrote {args.json}")
+    failed = [r["id"] for r in statements if r["counterexamples"]]
+    if failed:
+        print(f"repconv check: statements with a counterexample: {', '.join(failed)}")
+        return 1
+    return 0

@@ -1,0 +1,207 @@
+"""Symbolic facts about the statements, proved by sympy on the statements' own expressions.
+
+* PDL for a generic 2-state, 2-action MDP whose entries are symbols: the engine's own functions
+  (V, rho, Q, A, eta) run on sympy expressions and the identity simplifies to 0;
+* every penalty is non-decreasing in R, R~, D_train and alpha (and in the other TV-like terms);
+* T1c's penalty is at most T1's when epst <= 2 alpha eps_f and sum rho TV <= alpha / (1-gamma);
+* C1's penalty is 4 eps gamma / (1-gamma)^2 times the six terms of (R + R~ + D)^2;
+* G1r is G1 with span Q replaced by (r_max - r_min)/(1-gamma), a bound that follows from V's range.
+
+Inequalities over 0 <= gamma < 1 are proved by writing gamma = t/(1+t) with t >= 0, which maps
+[0, oo) onto [0, 1), and r_max = r_min + w with w >= 0: sympy then decides signs from the
+non-negativity of every remaining symbol.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import theory.statements as th
+from theory.statements import PARTS, STATEMENTS, get_statement
+from theory.variants import VARIANTS
+from toymdp import engine
+
+
+def _nonneg(expr: sp.Expr) -> bool:
+    """True when sympy proves ``expr >= 0`` for nonnegative symbols and 0 <= gamma < 1."""
+    t, w = sp.Symbol("t", nonnegative=True), sp.Symbol("w", nonnegative=True)
+    expr = expr.subs({th.gamma: t / (1 + t), th.r_max: th.r_min + w}, simultaneous=True)  # r_max >= r_min
+    expr = sp.factor(sp.cancel(expr))
+    names = {s: sp.Symbol(s.name, nonnegative=True) for s in expr.free_symbols if s != t}
+    return bool(expr.subs(names).is_nonnegative)
+
+
+def _object(rows) -> np.ndarray:
+    out = np.empty((len(rows), len(rows[0])), dtype=object)
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            out[i, j] = v
+    return out
+
+
+def test_pdl_generic_two_state_two_action_mdp():
+    p, r = sp.symbols("p0:4"), sp.symbols("r0:4", real=True)
+    x, y = sp.symbols("x0:2"), sp.symbols("y0:2")
+    q, g = sp.symbols("q gamma")
+    P = np.empty((2, 2, 2), dtype=object)
+    for s in range(2):
+        for a in range(2):
+            P[s, a, 0], P[s, a, 1] = p[2 * s + a], 1 - p[2 * s + a]
+    R = _object([[r[0], r[1]], [r[2], r[3]]])
+    rho0 = np.array([q, 1 - q], dtype=object)
+    sigma = _object([[x[0], 1 - x[0]], [x[1], 1 - x[1]]])
+    sigma_new = _object([[y[0], 1 - y[0]], [y[1], 1 - y[1]]])
+    V, _ = engine.values_and_occupancy(P, R, g, rho0, sigma)
+    V_new, rho_new = engine.values_and_occupancy(P, R, g, rho0, sigma_new)
+    A = engine.advantages(engine.q_values(P, R, g, V), V)
+    lhs, rhs = th.PDL.exact(
+        eta_base=engine.expected_return(rho0, V),
+        eta_new=engine.expected_return(rho0, V_new),
+        pdl_sum=(rho_new * engine.expected_advantage(A, sigma_new)).sum(),
+    )
+    assert sp.cancel(sp.together(lhs - rhs)) == 0
+    # Not vacuous: the two sides are genuinely functions of the entries.
+    assert {p[0], r[0], x[0], y[0], g} <= sp.together(lhs).free_symbols
+
+
+PENALIZED = [s for s in list(STATEMENTS.values()) + list(PARTS.values()) if s.penalty is not None]
+UPPER = [s for s in list(STATEMENTS.values()) + list(PARTS.values()) if s.relation == "<="]
+MONOTONE_IN = [th.R_pi, th.R_new, th.D_train, th.alpha, th.epst, th.tv_visits, th.eps, th.eps_f, th.eps_k]
+
+
+@pytest.mark.parametrize("statement", PENALIZED, ids=lambda s: s.id)
+def test_penalty_non_decreasing(statement):
+    used = [v for v in MONOTONE_IN if v in statement.penalty.free_symbols]
+    assert used, f"{statement.id}: its penalty uses none of {MONOTONE_IN}"
+    for v in used:
+        assert _nonneg(sp.diff(statement.penalty, v)), (statement.id, v)
+    assert _nonneg(statement.penalty)
+
+
+@pytest.mark.parametrize("statement", UPPER, ids=lambda s: s.id)
+def test_upper_bound_non_decreasing(statement):
+    for v in [th.R_pi, th.R_new, th.D_train, th.span_Q, th.eps]:
+        if v in statement.rhs.free_symbols:
+            assert _nonneg(sp.diff(statement.rhs, v)), (statement.id, v)
+
+
+def test_monotonicity_check_can_fail():
+    assert not _nonneg(sp.diff(-th.trpo_penalty(th.eps, th.gamma, th.R_pi), th.R_pi))
+    assert not _nonneg(th.R_pi - th.R_new)
+
+
+def test_t1c_penalty_at_most_t1_penalty():
+    """With epst = 2 alpha eps_f u and sum rho TV = alpha/(1-gamma) v for u, v in [0, 1]
+    (u = 1/(1+a), v = 1/(1+b) with a, b >= 0), T1's penalty minus T1c's is non-negative."""
+    a, b = sp.symbols("a b", nonnegative=True)
+    u, v = 1 / (1 + a), 1 / (1 + b)
+    t1c = th.T1c.penalty.subs({th.epst: 2 * th.alpha * th.eps_f * u, th.tv_visits: th.alpha / (1 - th.gamma) * v})
+    assert _nonneg(th.T1.penalty - t1c)
+    # At the hypotheses' extremes (u = v = 1) the two penalties coincide.
+    assert sp.simplify(t1c.subs({a: 0, b: 0}) - th.T1.penalty) == 0
+
+
+def test_c1_penalty_expands_to_six_terms():
+    R, Rn, D = th.R_pi, th.R_new, th.D_train
+    factor = 4 * th.eps * th.gamma / (1 - th.gamma) ** 2
+    six = [R**2, Rn**2, D**2, 2 * R * Rn, 2 * R * D, 2 * Rn * D]
+    expanded = sp.expand(th.C1.penalty / factor)
+    assert sp.Add.make_args(expanded) and len(sp.Add.make_args(expanded)) == 6
+    assert set(sp.Add.make_args(expanded)) == set(six)
+    assert sp.expand(th.C1.penalty - factor * sum(six)) == 0
+
+
+def test_g1r_constant_from_span_bound():
+    # V lies in [r_min, r_max]/(1-gamma), so Q[s, a] - Q[s, a'] <= (r_max - r_min) + gamma (V_max - V_min):
+    span_bound = (th.r_max - th.r_min) + th.gamma * (th.r_max / (1 - th.gamma) - th.r_min / (1 - th.gamma))
+    assert sp.simplify(span_bound - th.RETURN_RANGE) == 0
+    # G1's bound is non-decreasing in span_Q; at span_Q = the bound it is G1r's.
+    assert _nonneg(sp.diff(th.G1.rhs, th.span_Q))
+    assert sp.simplify(th.G1.rhs.subs(th.span_Q, th.RETURN_RANGE) - th.G1r.rhs) == 0
+    assert sp.simplify(th.G1r.rhs - th.R_pi * (th.r_max - th.r_min) / (1 - th.gamma) ** 2) == 0
+
+
+def test_derived_statements_are_substitutions():
+    """C1 and G2 are T1 under a substitution; the penalties show it."""
+    assert sp.simplify(th.C1.penalty - th.trpo_penalty(th.eps, th.gamma, th.R_pi + th.R_new + th.D_train)) == 0
+    assert sp.simplify(th.G2.penalty - th.trpo_penalty(th.eps_k, th.gamma, th.R_pi)) == 0
+    assert th.C1.first_order == th.L_avg and th.G2.first_order == th.L_cross
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=lambda s: s.id)
+def test_variant_differs_from_parent(variant):
+    parent = get_statement(variant.parent)
+    assert variant.relation == parent.relation and variant.provenance == "variant"
+    assert sp.simplify(variant.rhs - parent.rhs) != 0
+
+
+def test_no_square_and_one_minus_gamma_variants():
+    X = th.R_pi + th.R_new + th.D_train
+    assert sp.simplify(VARIANTS["C1-noSquare"].penalty - 4 * th.eps * th.gamma * X / (1 - th.gamma) ** 2) == 0
+    assert sp.simplify(VARIANTS["T1-1mg"].penalty - 4 * th.eps_f * th.gamma * th.alpha**2 / (1 - th.gamma)) == 0
+    assert sp.simplify(VARIANTS["G1r-1mg"].rhs - th.R_pi * (th.r_max - th.r_min) / (1 - th.gamma)) == 0
+
+
+@pytest.mark.parametrize("statement", list(STATEMENTS.values()) + list(PARTS.values()) + list(VARIANTS.values()), ids=lambda s: s.id)
+def test_numeric_and_exact_evaluators_agree(statement):
+    """Both evaluators come from one expression: on random rationals they agree, and exact gives fractions."""
+    rng = np.random.default_rng(len(statement.id))
+    for _ in range(5):
+        values = {n: Fraction(int(rng.integers(0, 40)), int(rng.integers(1, 20))) for n in statement.quantity_names}
+        values["gamma"] = Fraction(int(rng.integers(0, 19)), 20) if "gamma" in values else None
+        values = {k: v for k, v in values.items() if v is not None}
+        ex = statement.evaluate(values, exact=True)
+        fl = statement.evaluate({k: float(v) for k, v in values.items()}, exact=False)
+        for name in ("lhs", "rhs", "slack", "tightness_numerator", "tightness_denominator"):
+            e = getattr(ex, name)
+            assert isinstance(e, (Fraction, int)), (name, type(e))
+            assert float(getattr(fl, name)) == pytest.approx(float(e), rel=1e-12, abs=1e-12)
+
+
+def test_latex_uses_theory_symbols():
+    assert th.T1.latex() == (
+        r"\eta_f(\tilde\pi) \geq L_{\pi_f}(\tilde\pi_f) - \frac{4 \alpha_f^{2} \epsilon_f(\pi) \gamma}{\left(1 - \gamma\right)^{2}}"
+    )
+    assert r"\left(R(\pi) + R(\tilde\pi) + D_{\mathrm{train}}\right)^{2}" in th.C1.latex()
+    assert th.PDL.latex().startswith(r"\eta_f(\tilde\pi) - \eta_f(\pi) =")
+
+
+def test_unknown_id_names_the_known_ones():
+    with pytest.raises(KeyError, match="unknown statement ID 'T9'.*PDL, T1, T1c"):
+        get_statement("T9")
+
+
+def test_evaluator_errors_name_the_missing_quantity():
+    with pytest.raises(KeyError, match="T1 needs quantities"):
+        th.T1.numeric(eta_new=1.0)
+    with pytest.raises(TypeError, match="exact evaluation needs fractions"):
+        th.L1.exact(alpha=0.5, R_pi=Fraction(0), R_new=Fraction(0), D_train=Fraction(1, 2))
+
+
+def test_provenance_labels_follow_theory():
+    labels = {sid: s.provenance for sid, s in STATEMENTS.items()}
+    assert labels == {"PDL": "standard", "T1": "standard", "T1c": "standard", "L1": "reconstruction",
+                      "C1": "reconstruction", "G1": "own", "G1r": "own", "G2": "own"}
+
+
+def test_docs_show_the_statements_as_coded():
+    """docs/theory.md prints each statement's LaTeX; it must be the LaTeX of the code's objects."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "theory.md").read_text()
+    for statement in list(STATEMENTS.values()) + list(PARTS.values()):
+        assert f"$${statement.latex()}$$" in text, statement.id
+
+
+def test_theory_imports_neither_toymdp_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, theory.statements, theory.variants, theory.quantities; "
+            "bad = [m for m in ('toymdp', 'torch', 'procgen', 'procgen_checks') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

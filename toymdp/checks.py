@@ -1,0 +1,328 @@
+"""Decide the statements of :mod:`theory.statements` (and their variants) on rendering MDPs.
+
+:func:`check_statement` and :func:`check_all` take an :class:`~toymdp.evaluation.Evaluation` (one
+instance or a batch, either engine) and return a :class:`CheckResult` per statement: ``lhs``,
+``rhs``, ``slack``, ``holds``, the tightness ratio, the ``vacuous`` flag and whether each result was
+decided ``exact``-ly.
+
+* **Exact engine**: every comparison is between fractions, with no tolerance.
+* **Float engine**: a result whose slack exceeds the round-off tolerance ``ROUND_OFF * (1 + |lhs| +
+  |rhs| + |penalty|)`` holds. Any other result (within round-off of failing, or failing) is
+  re-decided exactly before it is reported: the instance is converted with
+  :meth:`~toymdp.model.Instance.to_exact` (each float's exact binary value; the rounding residual of
+  each stochastic row on its largest entry), evaluated with the exact engine and decided with no
+  tolerance. An identity (PDL) computed in floats can only be "equal within round-off"; a float
+  difference beyond round-off is re-decided exactly, and ``--exact`` decides equality itself.
+
+Result shapes: the evaluation's batch shape, plus a trailing renderer axis ``K`` for statements over
+every renderer (PDL, T1, T1c, L1) and for G2 (per target renderer ``j``, the worst base ``k``, kept in
+``pair``). Statements over every pair (G1, G1r, G1.eps) report the worst pair ``j, k`` (in ``pair``).
+In C1, T1 and T1c the base policy is ``instance.pi`` and the new policy ``instance.pi_tilde``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from theory.statements import STATEMENTS, Statement, get_statement, tightness_ratio
+
+from .evaluation import Evaluation, evaluate
+from .model import Instance
+from .numbers import format_number
+from .statement_terms import NotApplicableError, StatementTerms, statement_terms
+
+__all__ = [
+    "ROUND_OFF",
+    "CheckResult",
+    "NotApplicableError",
+    "check_statement",
+    "check_all",
+    "default_ids",
+    "statements_to_json",
+]
+
+#: Relative round-off tolerance of float decisions (the float engine's errors are ~1e-13 relative).
+ROUND_OFF = 1e-9
+
+#: Pair statements reported per target renderer j (worst base k) rather than as one worst pair.
+_PER_TARGET = {"G2"}
+
+
+@dataclass(frozen=True, eq=False)
+class CheckResult:
+    """A statement decided on an instance or a batch (see the module docstring for shapes).
+
+    ``tightness`` is NaN (float) or ``None`` (exact) where the ratio is undefined (zero penalty or
+    zero right-hand side, or an identity). ``pair`` holds renderer indices ``[..., (j, k)]`` for pair
+    statements and is ``None`` otherwise.
+    """
+
+    statement_id: str
+    lhs: np.ndarray
+    rhs: np.ndarray
+    slack: np.ndarray
+    holds: np.ndarray
+    tightness: np.ndarray
+    vacuous: np.ndarray
+    exact: np.ndarray
+    pair: np.ndarray | None = None
+
+    @property
+    def statement(self) -> Statement:
+        return get_statement(self.statement_id)
+
+    @property
+    def trailing_axes(self) -> int:
+        """Axes after the batch shape: 1 for per-renderer results, else 0."""
+        return 1 if _reduction(self.statement) in ("none_f", "worst_base") else 0
+
+    def _over_trailing(self, x: np.ndarray, fn) -> np.ndarray:
+        return fn(x, axis=-1) if self.trailing_axes else x
+
+    def instance_holds(self) -> np.ndarray:
+        """Per instance: the statement holds for every renderer (or pair)."""
+        return np.asarray(self._over_trailing(np.asarray(self.holds, dtype=bool), np.all))
+
+    def instance_slack(self) -> np.ndarray:
+        """Per instance: the smallest slack over renderers."""
+        return self._over_trailing(self.slack, np.min)
+
+    def instance_exact(self) -> np.ndarray:
+        return np.asarray(self._over_trailing(np.asarray(self.exact, dtype=bool), np.all))
+
+    def to_json(self) -> Any:
+        """JSON of a single instance: a dict, or a list of dicts over renderers (numbers as ``"p/q"`` when exact)."""
+        if self.lhs.ndim != self.trailing_axes:
+            raise ValueError("to_json describes one instance; check a single instance or index the batch")
+
+        exact_engine = self.lhs.dtype == object
+        num = lambda x: format_number(x, exact_engine)  # noqa: E731
+
+        def entry(idx: tuple[int, ...]) -> dict[str, Any]:
+            t = self.tightness[idx]
+            out = {
+                "lhs": num(self.lhs[idx]), "rhs": num(self.rhs[idx]), "slack": num(self.slack[idx]),
+                "holds": bool(self.holds[idx]),
+                "tightness": None if t is None or (not exact_engine and np.isnan(t)) else num(t),
+                "vacuous": bool(self.vacuous[idx]), "exact": bool(self.exact[idx]),
+            }
+            if self.pair is not None:
+                j, k = (int(v) for v in self.pair[idx])
+                out["pair"] = [j, k]
+            return out
+
+        if self.trailing_axes:
+            return [dict(renderer=k, **entry((k,))) for k in range(self.lhs.shape[-1])]
+        return entry(())
+
+
+def default_ids() -> list[str]:
+    """The statements of THEORY.md in order, each followed by its parts (G1.eps, G1.test)."""
+    out = []
+    for sid, s in STATEMENTS.items():
+        out += [sid, *s.parts]
+    return out
+
+
+def _reduction(stmt: Statement) -> str:
+    if stmt.indices == ("j", "k"):
+        return "worst_base" if stmt.id in _PER_TARGET or stmt.parent in _PER_TARGET else "worst_pair"
+    return "none_f" if stmt.indices == ("f",) else "none"
+
+
+def _gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(x, idx[..., None], axis=-1)[..., 0]
+
+
+def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Evaluate and reduce one statement: arrays ``lhs, rhs, slack, scale, tightness, vacuous`` and ``pair``."""
+    exact = terms.exact
+    values = terms.for_statement(stmt)
+    out = stmt.evaluate(values, exact=exact)
+    K = terms.num_renderers
+    shape = terms.batch_shape + (K,) * len(stmt.indices)
+    arrays = {
+        "lhs": out.lhs, "rhs": out.rhs, "slack": out.slack, "scale": out.scale,
+        "tnum": out.tightness_numerator, "tden": out.tightness_denominator,
+    }
+    if out.trivial is not None:
+        arrays["trivial"] = out.trivial
+    arrays = {k: _broadcast(v, shape, exact) for k, v in arrays.items()}
+    pair = None
+    how = _reduction(stmt)
+    if how == "worst_pair":
+        flat = {k: v.reshape(v.shape[:-2] + (K * K,)) for k, v in arrays.items()}
+        idx = np.asarray(np.argmin(flat["slack"], axis=-1), dtype=np.int64)
+        arrays = {k: _gather(v, idx) for k, v in flat.items()}
+        pair = np.stack([idx // K, idx % K], axis=-1)
+    elif how == "worst_base":
+        idx = np.asarray(np.argmin(arrays["slack"], axis=-1), dtype=np.int64)
+        arrays = {k: _gather(v, idx) for k, v in arrays.items()}
+        pair = np.stack(np.broadcast_arrays(np.arange(K), idx), axis=-1)
+    tnum, tden = arrays.pop("tnum"), arrays.pop("tden")
+    tight = np.array(tightness_ratio(tnum, tden, exact=exact)) if stmt.tightness_expression else None
+    if tight is not None and not exact:
+        # A denominator within round-off of 0 makes the ratio noise: undefined, like an exact 0.
+        tight[np.abs(tden) <= ROUND_OFF * (1 + arrays["scale"])] = np.nan
+    if tight is None:
+        tight = _broadcast(None if exact else np.nan, arrays["lhs"].shape, exact)
+    arrays["tightness"] = tight
+    trivial = arrays.pop("trivial", None)
+    if trivial is None or stmt.relation == "==":
+        vac = np.zeros(arrays["lhs"].shape, dtype=bool)
+    else:
+        vac = (arrays["rhs"] < trivial) if stmt.relation == ">=" else (arrays["rhs"] > trivial)
+    arrays["vacuous"] = np.array(vac, dtype=bool)
+    return arrays, pair
+
+
+def _broadcast(v: Any, shape: tuple[int, ...], exact: bool) -> np.ndarray:
+    if exact:
+        arr = np.empty(shape, dtype=object)
+        arr[...] = v
+        return arr
+    return np.array(np.broadcast_to(np.asarray(v, dtype=float), shape))
+
+
+class _Pending:
+    """A float result being assembled: provisional arrays, then exact re-decisions patched in."""
+
+    def __init__(self, stmt: Statement, terms: StatementTerms):
+        self.stmt = stmt
+        arrays, self.pair = _raw_result(stmt, terms)
+        self.exact_engine = terms.exact
+        self.scale = arrays.pop("scale")
+        self.arrays = arrays
+        slack = arrays["slack"]
+        if self.exact_engine:
+            self.holds = np.array(slack >= 0, dtype=bool)
+            self.decided_exactly = np.ones(slack.shape, dtype=bool)
+            self.near = self.fails = np.zeros(slack.shape, dtype=bool)
+            return
+        tol = ROUND_OFF * (1 + self.scale)
+        self.holds = np.array(slack >= -tol if stmt.relation == "==" else slack >= 0, dtype=bool)
+        self.decided_exactly = np.zeros(slack.shape, dtype=bool)
+        if stmt.relation == "==":
+            self.near = np.zeros(slack.shape, dtype=bool)
+            self.fails = slack < -tol
+        else:
+            self.near = np.abs(slack) <= tol
+            self.fails = slack < -tol
+
+    def _per_instance(self, x: np.ndarray) -> np.ndarray:
+        trailing = 1 if _reduction(self.stmt) in ("none_f", "worst_base") else 0
+        return x.any(axis=-1) if trailing else x
+
+    def instances_to_redecide(self, max_violations: int | None) -> set[tuple[int, ...]]:
+        """Batch indices to re-decide: every near tie, and the worst ``max_violations`` clear failures."""
+        near = self._per_instance(self.near)
+        fails = self._per_instance(self.fails) & ~near
+        chosen = {tuple(int(i) for i in idx) for idx in np.argwhere(near)}
+        failing = [tuple(int(i) for i in idx) for idx in np.argwhere(fails)]
+        if max_violations is not None and len(failing) > max_violations:
+            worst = self._per_instance_slack()
+            failing.sort(key=lambda idx: worst[idx])
+            failing = failing[:max_violations]
+        return chosen | set(failing)
+
+    def _per_instance_slack(self) -> np.ndarray:
+        s = self.arrays["slack"]
+        trailing = 1 if _reduction(self.stmt) in ("none_f", "worst_base") else 0
+        return s.min(axis=-1) if trailing else s
+
+    def patch(self, idx: tuple[int, ...], exact: "CheckResult") -> None:
+        for name in ("lhs", "rhs", "slack"):
+            self.arrays[name][idx] = np.asarray(getattr(exact, name), dtype=float)
+        t = np.asarray(exact.tightness, dtype=object)
+        self.arrays["tightness"][idx] = np.asarray([np.nan if v is None else float(v) for v in t.reshape(-1).tolist()]).reshape(t.shape)
+        self.arrays["vacuous"][idx] = exact.vacuous
+        self.holds[idx] = exact.holds
+        self.decided_exactly[idx] = True
+        if self.pair is not None:
+            self.pair[idx] = exact.pair
+
+    def result(self) -> CheckResult:
+        a = self.arrays
+        return CheckResult(self.stmt.id, a["lhs"], a["rhs"], a["slack"], np.asarray(self.holds, dtype=bool),
+                           a["tightness"], a["vacuous"], self.decided_exactly, self.pair)
+
+
+def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
+    """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch."""
+    batch = ev.instance.batch_shape
+    if not batch:
+        return statement_terms(evaluate(ev.instance.to_exact()))
+    if len(batch) > 1:
+        raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
+    return statement_terms(evaluate(Instance.stack([ev.instance[i].to_exact() for (i,) in rows])))
+
+
+def check_all(
+    evaluation: Evaluation,
+    ids: Iterable[str] | None = None,
+    *,
+    redecide_exactly: bool = True,
+    max_violations: int | None = None,
+    terms: StatementTerms | None = None,
+) -> dict[str, CheckResult]:
+    """Decide several statements (default: THEORY's eight and G1's parts) on one evaluation.
+
+    Statements that do not apply to the instance (e.g. a variant needing a held-out renderer) are
+    left out. With the float engine, near ties and failures are re-decided exactly (one exact
+    evaluation per instance, shared by all statements); ``max_violations`` caps, per statement, the
+    number of clear failures (beyond round-off) re-decided, worst first; the others stay float-decided
+    (``exact`` False) and are counted as float violations by the caller.
+    """
+    terms = terms or statement_terms(evaluation)
+    pending: dict[str, _Pending] = {}
+    for sid in list(ids) if ids is not None else default_ids():
+        try:
+            pending[sid] = _Pending(get_statement(sid), terms)
+        except NotApplicableError:
+            continue
+    if redecide_exactly and not terms.exact:
+        todo: dict[tuple[int, ...], list[str]] = {}
+        for sid, p in pending.items():
+            for idx in p.instances_to_redecide(max_violations):
+                todo.setdefault(idx, []).append(sid)
+        if todo:
+            rows = sorted(todo)
+            exact_terms = _exact_terms(evaluation, rows)
+            position = {idx: n for n, idx in enumerate(rows)}
+            for sid, p in pending.items():
+                mine = [idx for idx in rows if sid in todo[idx]]
+                if not mine:
+                    continue
+                sub = exact_terms if not rows[0] else exact_terms.subset([position[idx] for idx in mine])
+                decided = _Pending(p.stmt, sub).result()
+                for n, idx in enumerate(mine):
+                    p.patch(idx, _index(decided, n) if idx else decided)
+    return {sid: p.result() for sid, p in pending.items()}
+
+
+def _index(result: CheckResult, n: int) -> CheckResult:
+    """Instance ``n`` of a batched result."""
+    pick = lambda x: None if x is None else x[n]  # noqa: E731
+    return CheckResult(result.statement_id, *(pick(getattr(result, f)) for f in
+                       ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "exact", "pair")))
+
+
+def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exactly: bool = True) -> CheckResult:
+    """Decide one statement, part or variant on an evaluation (see the module docstring).
+
+    Raises :class:`~toymdp.statement_terms.NotApplicableError` when the instance lacks a quantity
+    the statement needs.
+    """
+    get_statement(statement_id)  # a clear error for an unknown ID
+    terms = statement_terms(evaluation)
+    terms.for_statement(get_statement(statement_id))  # raises NotApplicableError
+    return check_all(evaluation, [statement_id], redecide_exactly=redecide_exactly, terms=terms)[statement_id]
+
+
+def statements_to_json(evaluation: Evaluation, ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """The ``statements`` record of ``repconv eval``: per ID, ``lhs, rhs, slack, holds`` (and tightness, vacuous)."""
+    return {sid: r.to_json() for sid, r in check_all(evaluation, ids).items()}
+

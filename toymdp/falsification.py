@@ -1,0 +1,306 @@
+"""Checking every statement and variant at scale, and searching for counterexamples.
+
+:func:`run_checks` is what ``repconv check`` runs. Three searches, each deciding every statement,
+part and variant:
+
+* **random**: ``n`` random instances of mixed shapes and edge cases (:func:`toymdp.search.random_batches`),
+  in float64 batches (exact re-decision of near ties and failures) or, with ``exact=True``, exactly;
+* **optimiser**: for each ID, :func:`toymdp.search.optimise` maximises the tightness ratio (a ratio
+  above 1 is a violation; PDL, which has none, minimises its slack) over a few small shapes;
+* **hypothesis**: the strategies of :mod:`toymdp.strategies` (edge cases included) with hypothesis'
+  targeted search pushing every ID towards a violation (skipped when hypothesis is not installed).
+
+A counterexample is an instance on which a statement fails when decided exactly. For each ID the
+smallest one found (fewest states, renderers, observations, then most negative slack) is kept and can
+be saved as an instance file (:func:`save_counterexamples`), rounded to small denominators when the
+rounded instance still fails exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from theory.statements import get_statement
+
+from . import engine
+from .checks import CheckResult, check_all, default_ids
+from .evaluation import evaluate
+from .instance_io import instance_to_dict
+from .model import Instance
+from .numbers import format_number
+from .search import optimise, random_batches
+
+__all__ = ["METHODS", "Tally", "CheckReport", "all_ids", "run_checks", "exact_counterexample", "save_counterexamples"]
+
+METHODS = ("random", "optimiser", "hypothesis")
+
+#: Shapes ``(S, A, K, O)`` the optimiser searches, one restart each, in this order.
+OPTIMISER_SHAPES = ((2, 2, 2, 2), (3, 2, 2, 3), (3, 2, 3, 3), (4, 2, 2, 4), (2, 3, 2, 3), (3, 2, 1, 3), (5, 2, 3, 5), (4, 3, 2, 4))
+
+
+def all_ids() -> list[str]:
+    """Every statement (with its parts), then every variant."""
+    from theory.variants import VARIANTS
+
+    return default_ids() + list(VARIANTS)
+
+
+@dataclass
+class Counterexample:
+    """A failing instance (float instances are re-decided exactly when saved) and how it was found."""
+
+    instance: Instance
+    slack: float
+    method: str
+
+    def size_key(self) -> tuple:
+        m, f = self.instance.mdp, self.instance.family
+        return (m.num_states, f.num_renderers, f.num_observations, m.num_actions, self.slack)
+
+
+@dataclass
+class Tally:
+    """Everything ``repconv check`` reports for one statement, part or variant."""
+
+    statement_id: str
+    kind: str
+    searched: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
+    counterexamples: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
+    float_violations: int = 0  #: failures beyond round-off left float-decided (over the re-decision cap)
+    instances: int = 0  #: random instances the statement applies to
+    holds: int = 0  #: random instances on which it holds (for every renderer or pair)
+    min_slack: float = float("inf")  #: over every search
+    min_slack_method: str = ""
+    random_min_slack: float = float("inf")  #: over the random instances only
+    max_tightness: float = float("-inf")  #: over every search
+    elements: int = 0  #: random (instance, renderer) results
+    vacuous: int = 0
+    tightness: list[np.ndarray] = field(default_factory=list)  #: finite tightness ratios of the random search
+    example: Counterexample | None = None
+
+    @property
+    def total_searched(self) -> int:
+        return sum(self.searched.values())
+
+    @property
+    def total_counterexamples(self) -> int:
+        return sum(self.counterexamples.values())
+
+    def tightness_quantile(self, q: float) -> float:
+        """Quantile of the finite tightness ratios of the random search (NaN when there are none)."""
+        values = np.concatenate(self.tightness) if self.tightness else np.zeros(0)
+        return float(np.quantile(values, q)) if values.size else float("nan")
+
+    def median_tightness(self) -> float:
+        return self.tightness_quantile(0.5)
+
+    def share_first_order_suffices(self) -> float:
+        """Share of finite tightness ratios <= 0: the first-order term alone already bounds the left side."""
+        values = np.concatenate(self.tightness) if self.tightness else np.zeros(0)
+        return float((values <= 0).mean()) if values.size else float("nan")
+
+    def record(self, method: str, result: CheckResult, instances: Callable[[int], Instance], *, random: bool) -> None:
+        """Add the results of one batch (``instances(i)`` gives instance ``i``)."""
+        holds, exact = np.atleast_1d(result.instance_holds()), np.atleast_1d(result.instance_exact())
+        slack = np.atleast_1d(np.asarray(result.instance_slack(), dtype=float))
+        tight = np.asarray(result.tightness, dtype=float).reshape(len(holds), -1)
+        self.searched[method] += len(holds)
+        failed = ~holds & exact
+        self.counterexamples[method] += int(failed.sum())
+        self.float_violations += int((~holds & ~exact).sum())
+        if slack.size and slack.min() < self.min_slack:
+            self.min_slack, self.min_slack_method = float(slack.min()), method
+        finite = tight[np.isfinite(tight)]
+        if finite.size:
+            self.max_tightness = max(self.max_tightness, float(finite.max()))
+        if random:
+            if slack.size:
+                self.random_min_slack = min(self.random_min_slack, float(slack.min()))
+            self.instances += len(holds)
+            self.holds += int(holds.sum())
+            self.elements += tight.size
+            self.vacuous += int(np.asarray(result.vacuous, dtype=bool).sum())
+            self.tightness.append(finite)
+        for i in np.flatnonzero(failed):
+            candidate = Counterexample(instances(int(i)), float(slack[i]), method)
+            if self.example is None or candidate.size_key() < self.example.size_key():
+                self.example = candidate
+
+    def to_json(self) -> dict[str, Any]:
+        finite = lambda x: x if np.isfinite(x) else None  # noqa: E731
+        return {
+            "id": self.statement_id,
+            "kind": self.kind,
+            "provenance": get_statement(self.statement_id).provenance,
+            "instances": self.instances,
+            "holds": self.holds,
+            "min_slack": finite(self.min_slack),
+            "min_slack_method": self.min_slack_method or None,
+            "median_tightness": finite(self.median_tightness()),
+            "tightness_q90": finite(self.tightness_quantile(0.9)),
+            "tightness_q99": finite(self.tightness_quantile(0.99)),
+            "share_tightness_at_most_0": finite(self.share_first_order_suffices()),
+            "max_tightness": finite(self.max_tightness),
+            "pct_vacuous": 100.0 * self.vacuous / self.elements if self.elements else None,
+            "counterexamples": self.total_counterexamples,
+            "counterexamples_by_method": dict(self.counterexamples),
+            "float_violations_not_redecided": self.float_violations,
+            "searched": dict(self.searched),
+            "instances_searched": self.total_searched,
+        }
+
+
+@dataclass
+class CheckReport:
+    tallies: dict[str, Tally]
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  #: wall time of each search
+
+
+def _kind(sid: str) -> str:
+    s = get_statement(sid)
+    return "variant" if s.provenance == "variant" else ("part" if s.parent else "statement")
+
+
+def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kw)
+
+
+def run_checks(
+    n: int,
+    *,
+    exact: bool = False,
+    seed: int = 0,
+    ids: list[str] | None = None,
+    batch_size: int | None = None,
+    max_redecide: int = 5,
+    restarts: int = 2,
+    iterations: int = 30,
+    population: int = 24,
+    hypothesis_examples: int = 100,
+    progress: bool = True,
+) -> CheckReport:
+    """Decide every ID on ``n`` random instances, then search with the optimiser and hypothesis.
+
+    ``max_redecide`` caps, per ID and random batch, the clear float failures re-decided exactly
+    (near ties are always re-decided); ``restarts`` is the number of optimiser shapes per ID
+    (:data:`OPTIMISER_SHAPES`, one restart each); ``hypothesis_examples = 0`` skips hypothesis.
+    """
+    # Small systems (S <= 5): numpy's per-matrix LAPACK beats torch's batched LU here.
+    with engine.float_solver("numpy"):
+        return _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterations, population,
+                           hypothesis_examples, progress)
+
+
+def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterations, population,
+                hypothesis_examples, progress) -> CheckReport:
+    ids = ids or all_ids()
+    for sid in ids:
+        get_statement(sid)  # a clear error for an unknown ID
+    rng = np.random.default_rng(seed)
+    tallies = {sid: Tally(sid, _kind(sid)) for sid in ids}
+    notes: list[str] = []
+    batch_size = batch_size or (50 if exact else 256)
+
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
+        for _, batch in random_batches(rng, n, exact=exact, batch_size=batch_size):
+            results = check_all(evaluate(batch), ids, max_violations=max_redecide)
+            for sid, res in results.items():
+                tallies[sid].record("random", res, batch.__getitem__, random=True)
+            bar.update(len(batch))
+
+    seconds["random"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if restarts > 0:
+        shapes = OPTIMISER_SHAPES[:restarts]
+        for sid in _progress(ids, desc="optimiser", unit="id", disable=not progress):
+            objective = "slack" if get_statement(sid).tightness_expression is None else "tightness"
+            for S, A, K, O in shapes:
+                try:
+                    found = optimise(sid, objective, S, A, K, O, restarts=1, rng=rng, iterations=iterations, population=population)
+                except ValueError:  # the statement needs a held-out renderer (K = 1 has none)
+                    continue
+                tallies[sid].record("optimiser", found.result, lambda i, inst=found.instance: inst, random=False)
+                tallies[sid].searched["optimiser"] += found.evaluations - 1
+
+    seconds["optimiser"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if hypothesis_examples > 0:
+        try:
+            from .hypothesis_search import hypothesis_search
+        except ImportError:
+            notes.append("hypothesis is not installed: the hypothesis search was skipped")
+        else:
+            hypothesis_search(ids, hypothesis_examples, tallies, exact=exact, seed=seed, progress=progress)
+
+    config = dict(n=n, exact=exact, seed=seed, ids=ids, batch_size=batch_size, max_redecide=max_redecide,
+                  optimiser=dict(shapes=[list(s) for s in OPTIMISER_SHAPES[:restarts]], iterations=iterations, population=population),
+                  hypothesis_examples=hypothesis_examples)
+    seconds["hypothesis"] = time.perf_counter() - start
+    return CheckReport(tallies, config, notes, seconds)
+
+
+def exact_counterexample(example: Counterexample, statement_id: str) -> tuple[Instance, CheckResult] | None:
+    """The exact instance to save for a counterexample, and its exact result.
+
+    A float instance is rounded to fractions with denominators at most 100, 1000, ... (the first
+    rounding on which the statement still fails exactly is kept), else converted exactly.
+    Returns ``None`` if no conversion fails exactly (cannot happen for a confirmed counterexample
+    unless it was only a float violation).
+    """
+    inst = example.instance
+    candidates = [inst] if inst.exact else [inst.to_exact(d) for d in (100, 1000, 10**4, 10**6)] + [inst.to_exact()]
+    for cand in candidates:
+        try:
+            ev = evaluate(cand)
+        except ValueError:
+            continue
+        result = check_all(ev, [statement_id])[statement_id]
+        if not bool(np.all(result.instance_holds())):
+            return cand, result
+    return None
+
+
+def save_counterexamples(report: CheckReport, directory: str | Path) -> list[Path]:
+    """Write one instance file per ID with a counterexample: ``DIRECTORY/ID.json``."""
+    from repconv.io import atomic_write_json
+
+    directory = Path(directory)
+    written = []
+    for sid, tally in report.tallies.items():
+        if tally.example is None:
+            continue
+        found = exact_counterexample(tally.example, sid)
+        if found is None:
+            continue
+        inst, result = found
+        worst = int(np.argmin(np.atleast_1d(result.slack))) if result.trailing_axes else None
+        pick = lambda x: np.asarray(x)[worst] if worst is not None else np.asarray(x)[()]  # noqa: E731
+        data = instance_to_dict(inst)
+        data["note"] = f"counterexample to {sid}: {get_statement(sid).reading}"
+        data["counterexample"] = {
+            "statement": sid,
+            "renderer": worst,
+            "pair": None if result.pair is None else [int(v) for v in np.asarray(pick(result.pair)).reshape(-1)],
+            "lhs": format_number(pick(result.lhs), True),
+            "rhs": format_number(pick(result.rhs), True),
+            "slack": format_number(pick(result.slack), True),
+            "found_by": tally.example.method,
+            "seed": report.config.get("seed"),
+        }
+        path = directory / f"{sid}.json"
+        atomic_write_json(path, data)
+        written.append(path)
+    return written

@@ -1,0 +1,252 @@
+"""Searching small instances: random batches with edge cases, and a small optimiser over instances.
+
+* :func:`random_batches` draws batches of random instances of mixed shapes, including the edge
+  cases the statements must survive (one renderer, identical renderers, ``pi = pi~``, ``gamma = 0``,
+  deterministic renderers and policies, unreachable states, long horizons).
+* :func:`optimise` is a derivative-free (1+lambda) evolution strategy over the softmax logits of
+  ``P``, ``rho0``, the renderers, the weights and both policies (and optionally ``r`` and ``gamma``).
+  Each generation is one batched float evaluation. It minimises the relative slack of a statement
+  (falsification: a negative slack is a counterexample, re-decided exactly) or maximises its
+  tightness ratio (the tightest instances of a bound).
+
+Probabilities below ``prune`` are set to exactly 0 (each row keeps its largest entry), so the
+optimiser reaches deterministic rows and unreachable states, which softmax alone never produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+from . import engine
+from .checks import CheckResult, check_all, check_statement
+from .evaluation import evaluate
+from .model import MDP, Instance, RenderingFamily
+from .random_instances import random_instances
+from .statement_terms import statement_terms
+
+__all__ = ["EDGE_CASES", "random_batches", "SearchResult", "optimise", "objective_values"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Random batches with edge cases
+# ---------------------------------------------------------------------------------------------
+
+#: Kinds of random batch: ``(share of the instances, drawn exactly)``. Kinds whose statements meet
+#: with equality by construction (R = 0, alpha = 0, gamma = 0, ...) are drawn as exact rational
+#: instances even in a float run: a float result there is always within round-off of failing and
+#: would be re-decided exactly anyway, at a higher cost (the binary values of floats).
+EDGE_CASES: dict[str, tuple[float, bool]] = {
+    "generic": (0.44, False),
+    "long_horizon": (0.15, False),  # gamma in [0.9, 0.99]
+    "sparse": (0.15, False),  # many zero probabilities: unreachable states, unused actions
+    "deterministic_base": (0.10, False),  # pi deterministic, pi~ stochastic: states pi never visits
+    "deterministic": (0.04, True),  # 0/1 transitions, renderers and policies
+    "single_renderer": (0.02, True),
+    "identical_renderers": (0.02, True),  # R = 0
+    "same_policy": (0.02, True),  # pi = pi~
+    "myopic": (0.02, True),  # gamma = 0
+    "one_state": (0.04, True),  # S = 1 (a bandit; G1 is an equality with two actions)
+}
+
+
+def _one_hot_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int, exact: bool) -> np.ndarray:
+    hot = np.eye(n)[rng.integers(0, n, size=shape)]
+    if exact:
+        return np.vectorize(lambda v: Fraction(int(v)), otypes=[object])(hot)
+    return hot
+
+
+def _edit(inst: Instance, **changes) -> Instance:
+    m, f = inst.mdp, inst.family
+    parts = dict(P=m.P, r=m.r, rho0=m.rho0, gamma=m.gamma, renderers=f.renderers, test_weights=f.test_weights,
+                 train=f.train, train_weights=f.train_weights, pi=inst.pi, pi_tilde=inst.pi_tilde)
+    parts.update(changes)
+    ex = inst.exact
+    return Instance(MDP(parts["P"], parts["r"], parts["rho0"], parts["gamma"], exact=ex),
+                    RenderingFamily(parts["renderers"], parts["test_weights"], parts["train"], parts["train_weights"], exact=ex),
+                    parts["pi"], parts["pi_tilde"])
+
+
+def random_batch(rng: np.random.Generator, case: str, batch: int, *, exact: bool = False, max_states: int = 5) -> Instance:
+    """One batch of ``batch`` random instances of the kind ``case`` (a key of :data:`EDGE_CASES`)."""
+    if case not in EDGE_CASES:
+        raise ValueError(f"unknown case {case!r}; known: {', '.join(EDGE_CASES)}")
+    S = 1 if case == "one_state" else int(rng.integers(2, max_states + 1))
+    A = int(rng.integers(2, 4))
+    K = 1 if case == "single_renderer" else int(rng.integers(2, 5))
+    O = int(rng.integers(2, 6))
+    gamma = {"long_horizon": (0.9, 0.99), "myopic": 0.0}.get(case, (0.0, 0.99))
+    sparsity = 0.7 if case in ("sparse", "deterministic_base") else 0.3
+    det = 1.0 if case == "deterministic" else 0.5
+    inst = random_instances(rng, batch, S, A, K, O, gamma=gamma, exact=exact, sparsity=sparsity,
+                            deterministic_renderer_fraction=det)
+    if case == "deterministic":
+        inst = _edit(inst, P=_one_hot_rows(rng, (batch, S, A), S, exact),
+                     pi=_one_hot_rows(rng, (batch, O), A, exact), pi_tilde=_one_hot_rows(rng, (batch, O), A, exact))
+    elif case == "deterministic_base":
+        inst = _edit(inst, pi=_one_hot_rows(rng, (batch, O), A, exact))
+    elif case == "identical_renderers":
+        F = inst.family.renderers
+        inst = _edit(inst, renderers=np.repeat(F[:, :1], K, axis=1))
+    elif case == "same_policy":
+        inst = _edit(inst, pi_tilde=inst.pi.copy())
+    return inst
+
+
+def random_batches(rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256,
+                   max_states: int = 5) -> Iterator[tuple[str, Instance]]:
+    """Yield ``(case, batch)`` until ``n`` instances are drawn; cases in the proportions of :data:`EDGE_CASES`.
+
+    With ``exact=False`` the kinds marked exact in :data:`EDGE_CASES` are still drawn exactly.
+    """
+    cases = list(EDGE_CASES)
+    weights = np.array([EDGE_CASES[c][0] for c in cases])
+    counts = np.floor(weights / weights.sum() * n).astype(int)
+    counts[0] += n - counts.sum()
+    plan = []
+    for case, count in zip(cases, counts):
+        while count > 0:
+            size = int(min(batch_size, count))
+            plan.append((case, size))
+            count -= size
+    for i in rng.permutation(len(plan)):
+        case, size = plan[i]
+        yield case, random_batch(rng, case, size, exact=exact or EDGE_CASES[case][1], max_states=max_states)
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimiser
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """The best instance an :func:`optimise` run found, its result (re-decided exactly) and cost."""
+
+    statement_id: str
+    objective: str
+    instance: Instance  #: a single float instance
+    result: CheckResult
+    value: float  #: the objective at the best instance (relative slack, or tightness ratio)
+    evaluations: int  #: instances evaluated
+
+
+def _softmax(logits: np.ndarray, prune: float) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    p = z / z.sum(axis=-1, keepdims=True)
+    if prune > 0:
+        keep = (p >= prune) | (p == p.max(axis=-1, keepdims=True))
+        p = np.where(keep, p, 0.0)
+        p = p / p.sum(axis=-1, keepdims=True)
+    return p
+
+
+def _shapes(S: int, A: int, K: int, O: int, T: int) -> dict[str, tuple[int, ...]]:
+    return {"P": (S, A, S), "rho0": (S,), "r": (S, A), "gamma": (), "renderers": (K, S, O),
+            "test_weights": (K,), "train_weights": (T,), "pi": (O, A), "pi_tilde": (O, A)}
+
+
+def _build(theta: dict[str, np.ndarray], T: int, prune: float, gamma: float | None, rewards: np.ndarray | None) -> Instance:
+    sm = lambda name, cut=prune: _softmax(theta[name], cut)  # noqa: E731
+    r = np.tanh(theta["r"]) if rewards is None else np.broadcast_to(rewards, theta["r"].shape)
+    g = 0.99 / (1 + np.exp(-theta["gamma"])) if gamma is None else np.full(theta["gamma"].shape, float(gamma))
+    mdp = MDP(sm("P"), r, sm("rho0"), g, exact=False)
+    fam = RenderingFamily(sm("renderers"), sm("test_weights", 0.0), list(range(T)), sm("train_weights", 0.0), exact=False)
+    return Instance(mdp, fam, sm("pi"), sm("pi_tilde"))
+
+
+def objective_values(result: CheckResult, objective: str) -> np.ndarray:
+    """Per instance, the value :func:`optimise` minimises.
+
+    ``'slack'``: the smallest slack relative to the size of the terms, ``slack / (1 + |lhs| + |rhs|)``
+    (scale-free, so the search cannot win by shrinking rewards); ``'tightness'``: minus the largest
+    tightness ratio (undefined ratios count as ``+inf`` here, i.e. never chosen).
+    """
+    if objective == "slack":
+        rel = np.asarray(result.slack, dtype=float) / (1 + np.abs(np.asarray(result.lhs, dtype=float)) + np.abs(np.asarray(result.rhs, dtype=float)))
+        return rel.min(axis=-1) if result.trailing_axes else rel
+    if objective == "tightness":
+        t = np.asarray(result.tightness, dtype=float)
+        t = np.where(np.isnan(t), -np.inf, t)
+        neg = -(t.max(axis=-1) if result.trailing_axes else t)
+        return neg
+    raise ValueError(f"objective {objective!r}, expected 'slack' or 'tightness'")
+
+
+def optimise(
+    statement_id: str,
+    objective: str = "slack",
+    num_states: int = 3,
+    num_actions: int = 2,
+    num_renderers: int = 2,
+    num_observations: int = 3,
+    restarts: int = 4,
+    rng: np.random.Generator | None = None,
+    *,
+    iterations: int = 60,
+    population: int = 32,
+    num_train: int | None = None,
+    gamma: float | None = None,
+    rewards: np.ndarray | None = None,
+    prune: float = 0.01,
+    init_scale: float = 2.0,
+) -> SearchResult:
+    """Minimise the relative slack (``objective='slack'``) or maximise the tightness ratio (``'tightness'``)
+    of a statement over instances of one small shape.
+
+    ``gamma=None`` optimises the discount in ``[0, 0.99]``; ``rewards=None`` optimises rewards in
+    ``[-1, 1]`` (pass an ``S x A`` array to fix them). ``num_train`` defaults to ``max(1, K // 2)``.
+    The returned result is decided exactly when the float slack is within round-off of failing or fails.
+    """
+    if num_states > 5:
+        raise ValueError(f"num_states is {num_states}; the optimiser is meant for small instances (S <= 5)")
+    with engine.float_solver("numpy"):  # numpy's per-matrix LAPACK beats a batched LU on small systems
+        return _optimise(statement_id, objective, num_states, num_actions, num_renderers, num_observations,
+                         restarts, rng, iterations, population, num_train, gamma, rewards, prune, init_scale)
+
+
+def _optimise(statement_id, objective, num_states, num_actions, num_renderers, num_observations, restarts, rng,
+              iterations, population, num_train, gamma, rewards, prune, init_scale) -> SearchResult:
+    rng = rng if rng is not None else np.random.default_rng()
+    K = num_renderers
+    T = max(1, K // 2) if num_train is None else num_train
+    shapes = _shapes(num_states, num_actions, K, num_observations, T)
+
+    def score(theta: dict[str, np.ndarray]) -> tuple[np.ndarray, Instance]:
+        batch = _build(theta, T, prune, gamma, rewards)
+        ev = evaluate(batch)
+        res = check_all(ev, [statement_id], redecide_exactly=False, terms=statement_terms(ev))
+        if statement_id not in res:
+            raise ValueError(f"{statement_id} does not apply to instances with K={K}, T={T} (see its hypotheses)")
+        vals = objective_values(res[statement_id], objective)
+        return np.where(np.isnan(vals), np.inf, vals), batch
+
+    best_val, best_theta, evaluations = np.inf, None, 0
+    for _ in range(restarts):
+        theta = {k: rng.normal(0, init_scale, (population,) + s) for k, s in shapes.items()}
+        vals, _ = score(theta)
+        evaluations += population
+        i = int(np.argmin(vals))
+        cur = {k: v[i] for k, v in theta.items()}
+        cur_val, step = float(vals[i]), 1.0
+        for _ in range(iterations):
+            theta = {k: v[None] + step * rng.normal(0, 1, (population,) + v.shape) for k, v in cur.items()}
+            for k in theta:
+                theta[k][0] = cur[k]  # elitism: the current best stays in the population
+            vals, _ = score(theta)
+            evaluations += population
+            i = int(np.argmin(vals))
+            if vals[i] < cur_val:
+                cur, cur_val, step = {k: v[i] for k, v in theta.items()}, float(vals[i]), min(step * 1.3, 4.0)
+            else:
+                step = max(step * 0.8, 0.02)
+        if best_theta is None or cur_val < best_val:  # the objective may be undefined (inf) everywhere
+            best_val, best_theta = cur_val, cur
+    single = {k: v[None] for k, v in best_theta.items()}
+    inst = _build(single, T, prune, gamma, rewards)[0]
+    result = check_statement(statement_id, evaluate(inst))
+    return SearchResult(statement_id, objective, inst, result, best_val, evaluations)

@@ -1,0 +1,160 @@
+"""The quantities the statements are written in (:data:`theory.statements.QUANTITIES`), for an instance.
+
+:func:`toymdp.evaluate` computes THEORY's two tables; the statements and their variants need a few
+more quantities built from the same engine results: CPO's ``epst`` and visitation-weighted TV (T1c),
+``span_a Q`` (G1), cross-renderer surrogates ``L_{pi_{f_k}}(pi_{f_j})`` (G2), reward range (G1r,
+vacuity), and the reachable-state and visitation-weighted forms of ``R`` and ``D_train`` (variants).
+This module assembles them from :mod:`toymdp.engine` and :mod:`theory.quantities` (no formula of V,
+Q, rho, TV or R is written here) and lays each one out on a statement's renderer indices.
+
+Each quantity carries the renderer indices it depends on: ``()`` (one value per instance),
+``('f',)`` (per renderer), ``('j',)`` or ``('k',)`` (per renderer, as the target or the base of a
+pair) or ``('j', 'k')`` (per ordered pair). :meth:`StatementTerms.for_statement` inserts singleton
+axes so that the values broadcast over the statement's own indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from theory.quantities import state_robustness, tv
+from theory.statements import Statement
+
+from . import engine
+from .evaluation import Evaluation
+
+__all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
+
+
+class NotApplicableError(ValueError):
+    """A statement needs a quantity this instance does not define (e.g. D_test without held-out renderers)."""
+
+
+@dataclass(frozen=True, eq=False)
+class StatementTerms:
+    """Every quantity of :data:`~theory.statements.QUANTITIES` for one evaluation (single or batch)."""
+
+    values: dict[str, tuple[Any, tuple[str, ...]]]  #: name -> (array, renderer indices)
+    missing: dict[str, str]  #: name -> why this instance does not define it
+    exact: bool
+    batch_shape: tuple[int, ...]
+    num_renderers: int
+
+    def subset(self, rows: list[int]) -> "StatementTerms":
+        """The terms of the instances ``rows`` of a batch with one axis."""
+        if len(self.batch_shape) != 1:
+            raise ValueError(f"subset needs a batch with one axis, this one has shape {self.batch_shape}")
+        values = {k: (np.asarray(v)[rows], tags) for k, (v, tags) in self.values.items()}
+        return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers)
+
+    def for_statement(self, statement: Statement) -> dict[str, Any]:
+        """The statement's quantities, each shaped ``batch + (K,) * len(statement.indices)`` or broadcastable to it."""
+        out = {}
+        for name in statement.quantity_names:
+            if name in self.missing:
+                raise NotApplicableError(f"{statement.id} does not apply: {self.missing[name]}")
+            if name not in self.values:
+                raise KeyError(f"{statement.id}: quantity {name!r} is not computed by toymdp.statement_terms")
+            value, tags = self.values[name]
+            out[name] = _layout(np.asarray(value), tags, statement.indices, statement.id, name)
+        return out
+
+
+def _layout(value: np.ndarray, tags: tuple[str, ...], want: tuple[str, ...], sid: str, name: str) -> np.ndarray:
+    if not set(tags) <= set(want) or [t for t in want if t in tags] != list(tags):
+        raise ValueError(f"{sid}: quantity {name} has renderer indices {tags}, the statement has {want}")
+    nb = value.ndim - len(tags)
+    shape = value.shape[:nb] + tuple(value.shape[nb + tags.index(w)] if w in tags else 1 for w in want)
+    return value.reshape(shape)
+
+
+def _zero_like(x: np.ndarray) -> Any:
+    return Fraction(0) if x.dtype == object else 0.0
+
+
+def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``max`` over the last axis of the non-negative ``x`` where ``mask`` holds (0 where it never does)."""
+    return np.where(mask, x, _zero_like(x)).max(axis=-1)
+
+
+def statement_terms(ev: Evaluation) -> StatementTerms:
+    """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`."""
+    inst = ev.instance
+    mdp, fam = inst.mdp, inst.family
+    base, new = ev.pi, ev.pi_tilde
+    train = list(fam.train)
+    held_out = [k for k in range(fam.num_renderers) if k not in fam.train]
+    gamma = np.asarray(mdp.gamma)
+    one_minus_gamma = np.asarray(1 - gamma)
+    p = fam.test_weights
+
+    # T1c (CPO): the base policy's advantage of the new actions, per state.
+    a_bar = engine.expected_advantage(base.A, new.sigma)  # (..., K, S)
+    tv_states = tv(base.sigma, new.sigma)  # (..., K, S)
+    tv_visits = (base.rho * tv_states).sum(axis=-1)
+    alpha_vis = one_minus_gamma[..., None] * tv_visits
+
+    # Reachability: rho > 0, decided from zero patterns (engine.visitation_support).
+    rho0_k, gamma_k = mdp.rho0[..., None, :], gamma[..., None]
+    visited_base = engine.visitation_support(mdp.P, gamma_k, rho0_k, base.sigma).any(axis=-2)  # (..., S)
+    visited_new = engine.visitation_support(mdp.P, gamma_k, rho0_k, new.sigma).any(axis=-2)
+    visited_any = visited_base | visited_new
+    R_state_base, R_state_new = state_robustness(base.sigma), state_robustness(new.sigma)  # (..., S)
+    tv_train = tv_states[..., train, :]  # (..., T, S)
+
+    # Visitation-weighted forms: the test-weighted mixture of the base policy's visitations.
+    rho_mix = (p[..., :, None] * base.rho).sum(axis=-2)  # (..., S)
+
+    values: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "gamma": (gamma, ()),
+        "r_min": (mdp.r.min(axis=(-2, -1)), ()),
+        "r_max": (mdp.r.max(axis=(-2, -1)), ()),
+        # per renderer f: base pi, new pi~
+        "eta_base": (base.eta, ("f",)),
+        "eta_new": (new.eta, ("f",)),
+        "pdl_sum": ((new.rho * a_bar).sum(axis=-1), ("f",)),
+        "L": (ev.L, ("f",)),
+        "eps_f": (base.eps_per_renderer, ("f",)),
+        "eps_f_new": (new.eps_per_renderer, ("f",)),
+        "alpha": (ev.alpha, ("f",)),
+        "alpha_vis": (alpha_vis, ("f",)),
+        "epst": (np.abs(a_bar).max(axis=-1), ("f",)),
+        "tv_visits": (tv_visits, ("f",)),
+        # the family
+        "R_pi": (base.R, ()),
+        "R_new": (new.R, ()),
+        "D_train": (ev.D_train, ()),
+        "eta_test_new": (new.eta_test, ()),
+        "L_avg": ((p * ev.L).sum(axis=-1), ()),
+        "eps": (base.eps, ()),
+        "eps_new": (new.eps, ()),
+        "eta_test": (base.eta_test, ()),
+        "eta_train": (base.eta_train, ()),
+        "R_pi_reach": (_masked_max(R_state_base, visited_base), ()),
+        "R_new_reach": (_masked_max(R_state_new, visited_base), ()),
+        "D_train_reach": (_masked_max(tv_train, visited_base[..., None, :]).max(axis=-1), ()),
+        "R_pi_reach_any": (_masked_max(R_state_base, visited_any), ()),
+        "R_new_reach_any": (_masked_max(R_state_new, visited_any), ()),
+        "D_train_reach_any": (_masked_max(tv_train, visited_any[..., None, :]).max(axis=-1), ()),
+        "R_pi_vis": (one_minus_gamma * (rho_mix * R_state_base).sum(axis=-1), ()),
+        "R_new_vis": (one_minus_gamma * (rho_mix * R_state_new).sum(axis=-1), ()),
+        "D_train_vis": (alpha_vis[..., train].max(axis=-1), ()),
+        # pairs of renderers j (target), k (base) of the base policy pi
+        "eta_j": (base.eta, ("j",)),
+        "eta_k": (base.eta, ("k",)),
+        "eps_j": (base.eps_per_renderer, ("j",)),
+        "eps_k": (base.eps_per_renderer, ("k",)),
+        "span_Q": (engine.q_span(base.Q).max(axis=-1), ("k",)),
+        "L_cross": (engine.surrogate(base.eta[..., None, :], base.rho[..., None, :, :], base.A[..., None, :, :, :],
+                                     base.sigma[..., :, None, :, :]), ("j", "k")),
+    }
+    missing = {}
+    if held_out:
+        values["D_test"] = (ev.alpha[..., held_out].max(axis=-1), ())
+    else:
+        missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
+    return StatementTerms(values, missing, ev.exact, inst.batch_shape, fam.num_renderers)
