@@ -146,12 +146,19 @@ def make_procgen(
     distribution_mode: str = "easy",
     rand_seed: int = 0,
     render: RenderOptions = RenderOptions(),
+    num_threads: int | None = None,
 ):
-    """A ``procgen.ProcgenGym3Env`` with validated arguments."""
+    """A ``procgen.ProcgenGym3Env`` with validated arguments.
+
+    ``num_threads``: Procgen's worker threads for stepping (``None``: Procgen's default, 4).
+    """
     check_game(game)
     _check_mode(distribution_mode)
     if num_envs < 1:
         raise ValueError(f"num_envs is {num_envs}, expected >= 1")
+    threads = {} if num_threads is None else {"num_threads": int(num_threads)}
+    if num_threads is not None and num_threads < 0:
+        raise ValueError(f"num_threads is {num_threads}, expected >= 0")
     cls = _procgen_env_class()
     return cls(
         num=num_envs,
@@ -161,6 +168,7 @@ def make_procgen(
         distribution_mode=distribution_mode,
         rand_seed=int(rand_seed),
         **render.as_kwargs(),
+        **threads,
     )
 
 
@@ -188,10 +196,11 @@ class ProcgenVecEnv:
     distribution_mode: str = "easy"
     rand_seed: int = 0
     render: RenderOptions = field(default_factory=RenderOptions)
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         self.env = make_procgen(self.game, self.num_envs, self.levels, distribution_mode=self.distribution_mode,
-                                rand_seed=self.rand_seed, render=self.render)
+                                rand_seed=self.rand_seed, render=self.render, num_threads=self.num_threads)
         self.finished: list[EpisodeRecord] = []
         self._returns = np.zeros(self.num_envs)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
@@ -223,6 +232,25 @@ class ProcgenVecEnv:
                 self._returns[i] = 0.0
                 self._lengths[i] = 0
         return obs["rgb"], np.asarray(reward, dtype=np.float32), done
+
+    def get_state(self) -> dict[str, Any]:
+        """What continuing exactly needs: Procgen's per-environment states (which carry their random
+        generators and render options) and the running sums of the unfinished episodes."""
+        return {
+            "procgen": list(self.env.callmethod("get_state")),
+            "returns": self._returns.copy(),
+            "lengths": self._lengths.copy(),
+            "finished": [(e.env_index, e.level_seed, e.ret, e.length) for e in self.finished],
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s result (from an environment with the same game and options)."""
+        if len(state["procgen"]) != self.num_envs:
+            raise ValueError(f"environment state holds {len(state['procgen'])} environments, expected {self.num_envs}")
+        self.env.callmethod("set_state", list(state["procgen"]))
+        self._returns = np.array(state["returns"], dtype=float)
+        self._lengths = np.array(state["lengths"], dtype=np.int64)
+        self.finished = [EpisodeRecord(int(i), int(s), float(r), int(n)) for i, s, r, n in state["finished"]]
 
     def pop_finished(self) -> list[EpisodeRecord]:
         out, self.finished = self.finished, []

@@ -73,8 +73,9 @@ class EstimateConfig:
     """grid of discounts for the bounds as a function of gamma"""
     reward_range: tuple[float, float] | None = None
     """(r_min, r_max) per step; None: the range observed in the rollouts (stated as observed)"""
-    value_scale: float = 1.0
-    """multiplies critic values to convert them to reward units"""
+    value_scale: float | None = None
+    """multiplies critic values to give reward units; None: from the run's reward normaliser (state.pt
+    beside the checkpoint) when there is one, else 1"""
     max_extra_steps: int = 1000
     """steps after recording to let first episodes finish (Procgen's episodes time out at 1000 steps)"""
     bootstrap_resamples: int = 1000
@@ -151,7 +152,7 @@ def _returns_summary(rollouts: dict[str, Rollout], gammas: list[float], rng: np.
 
 
 def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq: np.random.SeedSequence,
-                         progress: bool) -> tuple[dict, dict[str, Rollout]]:
+                         progress: bool, evaluation: dict | None = None) -> tuple[dict, dict[str, Rollout]]:
     train_levels, test_levels = _levels(info)
     lockstep = [r for r in cfg.renderers if r in LOCKSTEP_RENDERERS]
     images = [r for r in cfg.renderers if r in IMAGE_RENDERERS]
@@ -198,6 +199,7 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
         record["splits"][split] = split_rec
 
     record["R_hat"] = _r_hat(record)
+    value_scale, scale_source = _value_scale(path, info, cfg)
     if cfg.reward_range is not None:
         r_min, r_max = cfg.reward_range
         source = "given (--reward-range)"
@@ -209,7 +211,8 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
     gammas = sorted(set(cfg.gammas) | {cfg.gamma})
     record["eps"] = {
         "gamma": cfg.gamma,
-        "critic": eps_from_critic(train, cfg.gamma, value_scale=cfg.value_scale),
+        "critic": eps_from_critic(train, cfg.gamma, value_scale=value_scale) if info.get("has_critic") else None,
+        "critic_value_scale_source": scale_source,
         "monte_carlo": eps_from_returns(train, cfg.gamma),
         "reward_range_bound": float(eps_reward_range(r_min, r_max, cfg.gamma)) if r_max > r_min else None,
         "by_gamma": {
@@ -222,7 +225,69 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
                 "when the reward range is a true range)",
     }
     record["returns"] = _returns_summary(rollouts, gammas, boot_rng, cfg.bootstrap_resamples)
+    if evaluation is not None:
+        record["evaluation"] = evaluation
+    record["measured_gap"] = _measured_gap(record)
     return record, rollouts
+
+
+def _value_scale(path: Path, info: dict, cfg: EstimateConfig) -> tuple[float, str]:
+    """Factor from critic outputs to reward units, and where it comes from.
+
+    A critic trained on normalised rewards (``r / sqrt(Var[G] + 1e-8)``, the paper's reward scaling) predicts
+    returns in those units; the training run's ``state.pt`` beside the checkpoint holds the normaliser of
+    each agent. Clipping of normalised rewards is not undone, so the conversion is approximate.
+    """
+    if cfg.value_scale is not None:
+        return cfg.value_scale, "given (--value-scale)"
+    state_path = path.parent / "state.pt"
+    if not state_path.is_file():
+        return 1.0, "1: no training state beside the checkpoint (critic assumed in reward units)"
+    import torch
+
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if not state.get("config", {}).get("normalize_reward", True):
+            return 1.0, f"1: {state_path} trained on unnormalised rewards"
+        rms = state["agents"][int(info["agent"]) - 1]["reward_normalizer"]["return_rms"]
+        return float(np.sqrt(rms["var"] + 1e-8)), f"reward normaliser of agent {info['agent']} in {state_path}"
+    except (KeyError, IndexError, TypeError, AttributeError, RuntimeError, ValueError) as err:
+        return 1.0, f"1: could not read the reward normaliser of {state_path} ({err})"
+
+
+EVALUATION_SUFFIX = ".eval.json"
+_MATCH_KEYS = ("game", "distribution_mode", "algo", "agent", "seed", "env_steps")
+
+
+def read_evaluation(eval_path: Path, info: dict) -> dict:
+    """The train/test returns and gap of a ``repconv procgen evaluate`` result, checked against the checkpoint."""
+    from repconv.io import read_json
+
+    try:
+        ev = read_json(eval_path)
+        policy, splits, gap = ev["policy"], ev["splits"], ev["generalization_gap"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{eval_path}: not a result of `repconv procgen evaluate` ({err})") from None
+    differ = [k for k in _MATCH_KEYS if policy.get(k) != info.get(k)]
+    if differ:
+        k = differ[0]
+        raise ValueError(f"{eval_path} evaluates another policy: {k} = {policy.get(k)!r}, the checkpoint has {info.get(k)!r}")
+    keep = ("episodes", "mean", "standard_error", "ci", "normalized_mean", "levels")
+    return {"path": str(eval_path), "episodes_per_split": ev.get("episodes_per_split"), "greedy": ev.get("greedy"),
+            "train": {k: splits["train"].get(k) for k in keep}, "test": {k: splits["test"].get(k) for k in keep},
+            "gap": gap}
+
+
+def _measured_gap(record: dict) -> dict:
+    """The gap next to the bounds: from the evaluation file when there is one, else from these rollouts."""
+    ev = record.get("evaluation")
+    if ev:
+        return {"value": ev["gap"]["mean"], "ci": ev["gap"].get("ci"), "standard_error": ev["gap"].get("standard_error"),
+                "episodes_per_split": ev["episodes_per_split"], "source": f"repconv procgen evaluate ({ev['path']})"}
+    ret = record["returns"]
+    return {"value": ret.get("gap"), "ci": ret.get("gap_ci"), "standard_error": ret.get("gap_standard_error"),
+            "episodes_per_split": [ret["train"]["episodes"], ret["test"]["episodes"]],
+            "source": "first episodes of these rollouts"}
 
 
 def _r_hat(record: dict) -> dict:
@@ -248,7 +313,7 @@ def _aggregates(records: list[dict], renderers: list[str], rng: np.random.Genera
     metrics.update({f"mean_tv[{r}]": (lambda rec, r=r: rec["splits"]["test"]["renderers"][r]["tv"]["mean"]) for r in renderers})
     metrics.update({f"feature_cosine[{r}]": (lambda rec, r=r: rec["splits"]["test"]["renderers"][r]["feature_cosine"]["mean"])
                     for r in renderers})
-    metrics["gap"] = lambda rec: rec["returns"]["gap"]
+    metrics["gap"] = lambda rec: rec["measured_gap"]["value"]
     algos = sorted({r["algo"] for r in records})
     games = sorted({r["game"] for r in records})
     out: dict[str, Any] = {"note": "scores per algorithm: runs = checkpoints, tasks = games; IQM with stratified "
@@ -274,19 +339,50 @@ def _aggregates(records: list[dict], renderers: list[str], rng: np.random.Genera
     return out
 
 
-def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool = True, bounds=None) -> dict:
-    """Every estimate for ``paths`` (policy checkpoints); see the module docstring. ``bounds``, if given, is
-    called as ``bounds(records, pairs, cfg)`` and returns one entry per record, stored under ``"bounds"``
-    (:func:`procgen_checks.bounds.bounds_for_records`)."""
+def _match_evaluations(paths: list[Path], evaluations) -> dict[int, Path]:
+    """Checkpoint index -> evaluation file (explicit files by their ``checkpoint`` field, then ``CKPT.eval.json``)."""
+    from repconv.io import read_json
+
+    out: dict[int, Path] = {}
+    resolved = [p.resolve() for p in paths]
+    for ev in evaluations:
+        ev = Path(ev)
+        if not ev.is_file():
+            raise FileNotFoundError(f"{ev}: no such evaluation file")
+        try:
+            target = Path(read_json(ev)["checkpoint"]).resolve()
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{ev}: not a result of `repconv procgen evaluate` ({err})") from None
+        if target not in resolved:
+            raise ValueError(f"{ev} evaluates {target}, which is not among the checkpoints given")
+        out[resolved.index(target)] = ev
+    for i, p in enumerate(paths):
+        beside = p.with_suffix(EVALUATION_SUFFIX)
+        if i not in out and beside.is_file():
+            out[i] = beside
+    return out
+
+
+def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool = True, bounds=None,
+                 evaluations: list[str | Path] = ()) -> dict:
+    """Every estimate for ``paths`` (policy checkpoints); see the module docstring.
+
+    ``bounds``, if given, is called as ``bounds(records, pairs, cfg)`` and returns one entry per record,
+    stored under ``"bounds"`` (:func:`procgen_checks.bounds.bounds_for_records`). The measured gap comes
+    from a ``repconv procgen evaluate`` result: one of ``evaluations`` whose ``checkpoint`` is that file, or
+    ``CKPT.eval.json`` beside it (evaluate's default output); otherwise from the rollouts' first episodes.
+    """
     loaded = []
     for p in paths:
         model, info = load_policy(p)
         loaded.append((Path(p), model, info))
+    evals = _match_evaluations([p for p, _, _ in loaded], evaluations)
+    attached = [read_evaluation(evals[i], info) if i in evals else None for i, (_, _, info) in enumerate(loaded)]
     root = np.random.SeedSequence(cfg.seed)
     seqs = root.spawn(len(loaded) + 2)
     records, train_rollouts = [], []
-    for (path, model, info), seq in tqdm(list(zip(loaded, seqs)), desc="checkpoints", disable=not progress):
-        record, rollouts = _estimate_checkpoint(path, model, info, cfg, seq, progress)
+    for (path, model, info), seq, ev in tqdm(list(zip(loaded, seqs, attached)), desc="checkpoints", disable=not progress):
+        record, rollouts = _estimate_checkpoint(path, model, info, cfg, seq, progress, ev)
         records.append(record)
         train_rollouts.append(rollouts["train"])
     pair_rng = np.random.default_rng(seqs[-2])

@@ -102,6 +102,8 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
             model.has_critic = False  # as a policy imported from the paper's format
         save_policy(tmp_path / f"p{i}.pt", model, game="coinrun", distribution_mode="easy", algo=algo, agent=agent,
                     seed=1, train_levels=(0, 50))
+    # an evaluation result beside the PPO checkpoint (evaluate's default output name) gives its measured gap
+    _write_evaluation(tmp_path / "p2.eval.json", tmp_path / "p2.pt", gap=1.5)
     out = tmp_path / "est"
     argv = ["procgen", "estimate", *(str(tmp_path / f"p{i}.pt") for i in range(3)), "--renderers",
             "backgrounds,randconv,jitter", "--states", "8", "--num-envs", "2", "--stride", "2", "--strengths", "0,1",
@@ -123,10 +125,28 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     assert main(["procgen", "report", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "## Bounds with estimated terms" in report
+    mg = [c["measured_gap"] for c in res["checkpoints"]]
+    assert mg[2]["value"] == 1.5 and mg[2]["source"].startswith("repconv procgen evaluate") and mg[2]["ci"] == [0.5, 2.5]
+    assert mg[0]["source"] == "first episodes of these rollouts"
+    assert res["aggregate"]["metrics"]["gap"]["by_algo"]["ppo"]["runs"] == [[1.5]]
     assert "lower estimate of R" in report and "coinrun-mdpo-s1-a2 (p1.pt)" in report
     for name in ("tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0 and (out / "figures" / f"{name}.pdf").is_file()
         assert f"figures/{name}.png" in report
+
+
+def _write_evaluation(path, checkpoint, gap: float, **policy_changes) -> None:
+    """A minimal result of `repconv procgen evaluate` for ``checkpoint`` (the keys the estimate reads)."""
+    from procgen_checks.checkpoints import load_policy
+
+    _, info = load_policy(checkpoint)
+    split = {"episodes": 4, "mean": 5.0, "standard_error": 1.0, "ci": [3.0, 7.0], "normalized_mean": 0.0, "levels": [0, 50]}
+    path.write_text(json.dumps({
+        "checkpoint": str(checkpoint), "policy": {**info, **policy_changes},
+        "splits": {"train": {**split, "mean": 5.0 + gap}, "test": split},
+        "generalization_gap": {"mean": gap, "standard_error": 0.5, "ci": [gap - 1, gap + 1], "normalized": 0.0},
+        "episodes_per_split": 4, "greedy": False,
+    }))
 
 
 def test_bad_input_gets_one_line_errors(tmp_path, capsys):
@@ -137,7 +157,10 @@ def test_bad_input_gets_one_line_errors(tmp_path, capsys):
         ([str(tmp_path / "missing.pt")], "missing.pt: no such policy checkpoint"),
         ([str(tmp_path / "actor.pth")], "not a repconv-procgen-policy-v1 file"),
         (["--states", "0"], "states is 0, expected >= 1"),
+        (["--evaluation", str(tmp_path / "stale.eval.json")], "evaluates another policy: env_steps = 999, the checkpoint has 0"),
+        (["--evaluation", str(tmp_path / "none.eval.json")], "no such evaluation file"),
     ]
+    _write_evaluation(tmp_path / "stale.eval.json", tmp_path / "ok.pt", gap=0.0, env_steps=999)
     for extra, message in cases:
         ckpts = [] if extra[0].startswith(str(tmp_path)) else [str(tmp_path / "ok.pt")]
         assert main(["procgen", "estimate", *ckpts, *extra, "--out", str(tmp_path / "o")]) == 2

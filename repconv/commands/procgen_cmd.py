@@ -11,6 +11,7 @@ import importlib
 
 #: Modules adding subcommands to ``repconv procgen``, in the order ``--help`` lists them.
 PROCGEN_SUBCOMMAND_MODULES = (
+    "repconv.commands.procgen_train_cmd",
     "repconv.commands.procgen_estimate_cmd",
 )
 
@@ -18,8 +19,12 @@ PROCGEN_SUBCOMMAND_MODULES = (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "procgen",
-        help="estimate robustness, D_train, eps and the bounds for Procgen policies (needs the procgen extra)",
-        description="Procgen policies: estimation of THEORY's terms on visited states, and reports.",
+        help="train, evaluate, convert Procgen policies and estimate the theory's terms for them (needs the procgen extra)",
+        description=(
+            "Procgen policies: train PPO or MDPO as the paper does, evaluate on training and unseen test "
+            "levels, convert the paper's checkpoints (docs/procgen_training.md); estimate robustness, D_train, eps "
+            "and the bounds on visited states, and report them (docs/procgen_results.md)."
+        ),
     )
     procgen_sub = p.add_subparsers(dest="procgen_command", metavar="SUBCOMMAND")
     procgen_sub.required = True

@@ -60,7 +60,10 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gamma", type=float, default=0.999, help="discount of eps and of the bounds at the training horizon (default: %(default)s)")
     p.add_argument("--gammas", type=_floats, default=None, help="discounts of the bound-vs-gamma curves (default: 0.5,...,0.999)")
     p.add_argument("--reward-range", type=_range, default=None, metavar="R_MIN,R_MAX", help="per-step reward range (default: the range observed in the rollouts, stated as such)")
-    p.add_argument("--value-scale", type=float, default=1.0, help="multiplies critic values to give reward units (default: %(default)s)")
+    p.add_argument("--value-scale", type=float, default=None, help="multiplies critic values to give reward units (default: the reward normaliser in the training run's state.pt beside the checkpoint, else 1)")
+    p.add_argument("--evaluation", nargs="+", default=[], metavar="EVAL_JSON",
+                   help="results of `repconv procgen evaluate` giving the measured gap (matched by their checkpoint; "
+                        "CKPT.eval.json beside a checkpoint is used without being named)")
     p.add_argument("--max-extra-steps", type=int, default=1000, help="steps after recording to let first episodes finish (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
@@ -105,7 +108,11 @@ def run_estimate_cmd(args: argparse.Namespace) -> int:
             raise CommandError(str(err)) from None
     bounds = _bounds_function()
     t0 = time.perf_counter()
-    result = run_estimate(args.checkpoints, cfg, progress=not args.no_progress, bounds=bounds)
+    try:
+        result = run_estimate(args.checkpoints, cfg, progress=not args.no_progress, bounds=bounds,
+                              evaluations=args.evaluation)
+    except (FileNotFoundError, ValueError) as err:
+        raise CommandError(str(err)) from None
     result["meta"] = run_metadata(config=result["config"], seed=cfg.seed, runtime_s=time.perf_counter() - t0)
     out = Path(args.out)
     atomic_write_json(out / RESULT_FILE, result)
@@ -180,8 +187,8 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
                 )
     lines += ["", "## eps, returns and the measured generalization gap", "",
               "| checkpoint | critic | eps (critic, GAE) | eps (Monte Carlo spread) | eps (reward-range bound) | reward range (source) | "
-              "train return (episodes) | test return (episodes) | gap [95% CI] |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "train return (episodes) | test return (episodes) | gap [95% CI] | measured gap [95% CI] (episodes per split; source) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for rec in result["checkpoints"]:
         eps, ret, rr = rec["eps"], rec["returns"], rec["reward_range"]
         gap_ci = ret.get("gap_ci")
@@ -190,10 +197,13 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
             f"| {rec['label']} | {_fmt(rec['has_critic'])} | {_fmt((eps['critic'] or {}).get('eps'))} | "
             f"{_fmt(eps['monte_carlo'].get('eps'))} | {_fmt(eps['reward_range_bound'])} | "
             f"[{_fmt(rr['r_min'])}, {_fmt(rr['r_max'])}] ({rr['source'].split(':')[0]}) | "
-            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | {gap} |"
+            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | {gap} | "
+            f"{_gap_cell(rec.get('measured_gap'))} |"
         )
-    lines += ["", f"eps and the returns use gamma = {cfg['gamma']} where discounted; returns are undiscounted first-episode "
-              "returns (one episode per environment, unfinished episodes left out and counted in the JSON).", ""]
+    lines += ["", f"eps uses gamma = {cfg['gamma']}; the returns are undiscounted first-episode returns of these rollouts (one "
+              "episode per environment, unfinished episodes left out and counted in the JSON). The measured gap comes from "
+              "`repconv procgen evaluate` where its result was given (more episodes), else from these rollouts; the bounds "
+              "below compare with discounted returns of these rollouts.", ""]
     if result["pairs"]:
         lines += ["## D_train between checkpoints of the same game and algorithm", "",
                   "| pair | states | mean TV [95% CI] | max TV = D_train (lower est.) | feature cosine dist. |", "|---|---|---|---|---|"]
@@ -214,6 +224,16 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
     for name, caption in captions.items():
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"*{caption}*", ""]
     return "\n".join(lines) + "\n"
+
+
+def _gap_cell(mg: dict | None) -> str:
+    if not mg or mg.get("value") is None:
+        return "n/a"
+    ci = mg.get("ci")
+    ci_txt = f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else ""
+    n = mg.get("episodes_per_split")
+    source = "evaluate" if mg["source"].startswith("repconv procgen evaluate") else "these rollouts"
+    return f"{_fmt(mg['value'])}{ci_txt} ({n}; {source})"
 
 
 def _bounds_table(result: dict) -> list[str]:

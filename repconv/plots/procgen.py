@@ -106,10 +106,11 @@ def robustness_vs_gap(result: dict, stem: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5, 3.8))
     seen: set = set()
     for rec in result["checkpoints"]:
-        r, gap = rec["R_hat"]["all_renderers"], rec["returns"].get("gap")
+        mg = rec.get("measured_gap") or {"value": rec["returns"].get("gap"), "ci": rec["returns"].get("gap_ci")}
+        r, gap = rec["R_hat"]["all_renderers"], mg["value"]
         if r is None or gap is None:
             continue
-        ci = rec["returns"].get("gap_ci")
+        ci = mg.get("ci")
         yerr = None if ci is None else [[gap - ci[0]], [ci[1] - gap]]
         ax.errorbar([r], [gap], yerr=yerr, fmt="o", color=_colour(rec["algo"]), capsize=3,
                     label=_legend_once(ax, seen, rec["algo"]))

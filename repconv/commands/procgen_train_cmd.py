@@ -1,0 +1,236 @@
+"""``repconv procgen train | evaluate | import-paper | export-paper``."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+import time
+from pathlib import Path
+
+from repconv.cli import CommandError
+from repconv.io import atomic_write_json, run_metadata
+
+_DEVICE_HELP = "auto (CUDA when torch sees one), cpu, or cuda[:k]"
+
+
+def register_procgen(sub: argparse._SubParsersAction) -> None:
+    _register_train(sub)
+    _register_evaluate(sub)
+    _register_import(sub)
+    _register_export(sub)
+
+
+# ---------------------------------------------------------------------------------------------- train
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    from procgen_checks.config import ALGOS, PRESETS, add_config_arguments
+
+    p = sub.add_parser(
+        "train",
+        help="train PPO or MDPO (the paper's algorithm and hyperparameters); resumable",
+        epilog=_presets_epilog(PRESETS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Train PPO (one agent) or MDPO (two agents distilled towards each other) on a Procgen game. "
+            "Writes DIR/config.json, DIR/log.csv and DIR/log.jsonl (one row per iteration), DIR/state.pt "
+            "(everything needed to resume) and DIR/policy_agent1.pt (and policy_agent2.pt for MDPO). "
+            "Start from a preset (below); any hyperparameter can be overridden. "
+            "A run stops cleanly (checkpoint written) at --time-limit, on SIGTERM or on Ctrl-C; "
+            "`--resume DIR` continues it exactly.", width=100,
+        ),
+    )
+    p.add_argument("--game", help="Procgen game (e.g. coinrun, starpilot)")
+    p.add_argument("--algo", choices=ALGOS, help="ppo or mdpo (default: ppo)")
+    p.add_argument("--preset", choices=list(PRESETS), help="starting configuration (required for a new run)")
+    p.add_argument("--seed", type=int, help="training seed (default: 1)")
+    p.add_argument("--out", metavar="DIR", help="run directory for a new run")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its config is kept; --total-steps may extend it)")
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    p.add_argument("--torch-threads", type=int, help="torch CPU threads (default: all cores but one on CPU, at most 4 with CUDA)")
+    p.add_argument("--env-threads", type=int, help="Procgen stepping threads per agent (default: Procgen's 4)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="stop at an iteration boundary, checkpoint written, before SECONDS have passed since the command started")
+    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N", help="iterations between checkpoints (default: 10)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(p)
+    p.set_defaults(func=run_train)
+
+
+def _presets_epilog(presets: dict) -> str:
+    from procgen_checks.config import TrainConfig
+
+    lines = ["presets (fields that differ from the paper's protocol, which is the default of every field):"]
+    for name, values in presets.items():
+        text = ", ".join(f"{k}={v}" for k, v in values.items()) or "the paper: " + ", ".join(
+            f"{k}={getattr(TrainConfig, k)}" for k in ("distribution_mode", "num_levels", "total_steps", "num_envs", "num_steps"))
+        lines.append(textwrap.fill(text, width=100, initial_indent=f"  {name:13s}", subsequent_indent=" " * 15))
+    return "\n".join(lines)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    origin = time.monotonic()
+    from procgen_checks.config import config_overrides, make_config
+    from procgen_checks.training import RuntimeOptions, train
+
+    overrides = config_overrides(args)
+    total_steps = overrides.pop("total_steps", None)
+    runtime = RuntimeOptions(device=args.device, torch_threads=args.torch_threads, env_threads=args.env_threads,
+                             time_limit=args.time_limit, checkpoint_every=args.checkpoint_every,
+                             progress=not args.no_progress)
+    try:
+        if args.resume:
+            given = [f"--{n}" for n in ("game", "algo", "preset", "seed", "out") if getattr(args, n) is not None]
+            given += ["--" + k.replace("_", "-") for k in overrides]
+            if given:
+                raise CommandError(f"--resume keeps the run's configuration; drop {', '.join(given)} (only --total-steps may change)")
+            summary = train(None, args.resume, runtime, resume=True, total_steps=total_steps, time_origin=origin)
+        else:
+            missing = [f"--{n}" for n in ("game", "preset", "out") if getattr(args, n) is None]
+            if missing:
+                raise CommandError(f"a new run needs {', '.join(missing)} (or --resume DIR)")
+            config = make_config(args.preset, game=args.game, algo=args.algo, seed=args.seed, **overrides)
+            summary = train(config, args.out, runtime, total_steps=total_steps, time_origin=origin)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise CommandError(str(err)) from None
+    print(f"{summary['status']} ({summary['reason']}) at iteration {summary['iteration']}/{summary['total_iterations']}, "
+          f"{summary['env_steps']} env steps per agent; run directory {summary['run_dir']}")
+    if summary["status"] != "finished":
+        print(f"continue with: repconv procgen train --resume {summary['run_dir']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+def _register_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="returns on training levels and unseen test levels (mean, SE, bootstrap CI, normalised score, gap)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(
+            "Run a policy checkpoint on its training levels and on unseen test levels (the disjoint range "
+            "right after them). Per split, N environments start together and only the first episode of "
+            "each is counted, to completion, so short episodes are not over-represented. Writes JSON with "
+            "per-split mean return, standard error, bootstrap confidence interval, normalised score, "
+            "episode count, every episode's return and level seed, and the generalization gap."
+        ),
+    )
+    p.add_argument("checkpoint", metavar="CKPT", help="policy checkpoint (policy_agent1.pt of a run, or an imported one)")
+    p.add_argument("--episodes", type=int, default=100, metavar="N", help="episodes per split")
+    p.add_argument("--seed", type=int, default=0, help="seeds level draws, action sampling and the bootstrap")
+    p.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
+    p.add_argument("--train-levels", type=int, nargs=2, metavar=("START", "NUM"),
+                   help="training level range, for checkpoints that do not record it")
+    p.add_argument("--bootstrap", type=int, default=10_000, metavar="B", help="bootstrap resamples")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
+    p.add_argument("--batch-envs", type=int, default=256, help="environments run at once")
+    p.add_argument("--max-steps", type=int, default=10_000, help="error out if an episode is longer")
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    p.add_argument("--torch-threads", type=int, help="torch CPU threads")
+    p.add_argument("--out", metavar="FILE", help="result JSON (default: CKPT with .eval.json)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from procgen_checks.checkpoints import load_policy
+    from procgen_checks.evaluation import EvaluationError, evaluate_policy
+    from procgen_checks.training import choose_torch_threads, resolve_device
+
+    if args.episodes < 1:
+        raise CommandError(f"--episodes is {args.episodes}, expected >= 1")
+    try:
+        device = resolve_device(args.device)
+        torch.set_num_threads(choose_torch_threads(device, args.torch_threads))
+        model, info = load_policy(args.checkpoint, map_location=device)
+        result = evaluate_policy(
+            model, info, episodes=args.episodes, seed=args.seed, device=device, greedy=args.greedy,
+            train_levels=tuple(args.train_levels) if args.train_levels else None, num_resamples=args.bootstrap,
+            confidence=args.confidence, batch_envs=args.batch_envs, max_steps=args.max_steps,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError, EvaluationError) as err:
+        raise CommandError(str(err)) from None
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".eval.json")
+    result = {"checkpoint": str(args.checkpoint), "policy": info, **result}
+    result["meta"] = run_metadata(config={k: v for k, v in vars(args).items() if k != "func"}, seed=args.seed,
+                                  device=str(device))
+    atomic_write_json(out, result)
+    gap = result["generalization_gap"]
+    print(f"{info['game']} ({info['distribution_mode']}), {info['algo']} agent {info['agent']}, "
+          f"{info['env_steps']} env steps; {args.episodes} episodes per split")
+    for name, s in result["splits"].items():
+        print(f"  {name:5s} levels [{s['levels'][0]}, {s['levels'][0] + s['levels'][1]}): return {s['mean']:.3f} "
+              f"+- {s['standard_error']:.3f} (SE), {args.confidence:.0%} CI [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}], "
+              f"normalised {s['normalized_mean']:.3f}")
+    print(f"  generalization gap (train - test): {gap['mean']:.3f}, CI [{gap['ci'][0]:.3f}, {gap['ci'][1]:.3f}]")
+    print(f"wrote {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- paper format
+def _register_import(sub: argparse._SubParsersAction) -> None:
+    from procgen_checks.envs import DISTRIBUTION_MODES
+
+    p = sub.add_parser(
+        "import-paper",
+        help="convert the paper's encoder/actor .pth files into a policy checkpoint",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(
+            "Read the paper's per-agent state dicts (encoder_agent_K_seed_S.pth, actor_agent_K_seed_S.pth) and "
+            "write one policy checkpoint (no critic: the paper saves none). A file of another architecture "
+            "is refused with the first key or shape that does not fit."
+        ),
+    )
+    p.add_argument("encoder", metavar="ENCODER.pth")
+    p.add_argument("actor", metavar="ACTOR.pth")
+    p.add_argument("--game", required=True, help="the game the policy was trained on")
+    p.add_argument("--mode", default="hard", choices=DISTRIBUTION_MODES, help="distribution mode of training")
+    p.add_argument("--start-level", type=int, default=0, help="first training level (the paper: 0)")
+    p.add_argument("--num-levels", type=int, default=500, help="number of training levels (the paper: 500)")
+    p.add_argument("--seed", type=int, help="training seed, if known")
+    p.add_argument("--agent", type=int, default=1, help="MDPO agent number (1 or 2)")
+    p.add_argument("--algo", default="paper-import", help="algorithm label stored in the checkpoint")
+    p.add_argument("--out", required=True, metavar="POLICY.pt")
+    p.set_defaults(func=run_import)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from procgen_checks.checkpoints import save_policy
+    from procgen_checks.envs import LevelRange, check_game
+    from procgen_checks.paper_format import load_paper_policy
+
+    try:
+        check_game(args.game)
+        LevelRange(args.start_level, args.num_levels)
+        model = load_paper_policy(args.encoder, args.actor)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    save_policy(args.out, model, game=args.game, distribution_mode=args.mode, algo=args.algo, agent=args.agent,
+                seed=args.seed, train_levels=(args.start_level, args.num_levels),
+                extra={"imported_from": {"encoder": str(args.encoder), "actor": str(args.actor)}})
+    print(f"wrote {args.out} ({args.game}, {args.mode}, levels [{args.start_level}, {args.start_level + args.num_levels}), no critic)")
+    return 0
+
+
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-paper",
+        help="write a policy checkpoint as the paper's encoder.pth and actor.pth",
+        description="Write OUT_DIR/encoder.pth and OUT_DIR/actor.pth with the paper's key layout (the critic is dropped).",
+    )
+    p.add_argument("policy", metavar="POLICY.pt")
+    p.add_argument("--out-dir", required=True, metavar="D")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from procgen_checks.checkpoints import load_policy
+    from procgen_checks.paper_format import export_paper_policy
+
+    try:
+        model, _ = load_policy(args.policy)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    paths = export_paper_policy(model, args.out_dir)
+    print(f"wrote {paths['encoder']} and {paths['actor']}")
+    return 0
