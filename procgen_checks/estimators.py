@@ -34,7 +34,6 @@ from .rollouts import Rollout, policy_outputs, returns_to_go
 __all__ = [
     "QUANTILES",
     "summarize",
-    "bootstrap_ci",
     "cosine_distance",
     "PairedDistances",
     "paired_distances",
@@ -61,20 +60,6 @@ def _statistics(x: np.ndarray) -> dict[str, np.ndarray]:
         stats[f"q{q}"] = np.quantile(x, q / 100, axis=-1)
     stats["max"] = x.max(axis=-1)
     return stats
-
-
-def bootstrap_ci(
-    samples: np.ndarray, statistic, rng: np.random.Generator, num_resamples: int = 1000, confidence: float = 0.95
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of ``statistic(samples)``, resampling with ``rng``.
-
-    ``statistic`` maps an array ``(..., n)`` to ``(...)`` over its last axis.
-    """
-    samples = np.asarray(samples, dtype=float)
-    idx = rng.integers(0, len(samples), size=(num_resamples, len(samples)))
-    values = statistic(samples[idx])
-    lo, hi = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return float(lo), float(hi)
 
 
 def summarize(
