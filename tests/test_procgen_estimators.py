@@ -127,3 +127,19 @@ def test_renderer_names_are_checked():
         parse_renderers("backgrounds,randcov")
     with pytest.raises(ValueError, match="names a renderer twice"):
         parse_renderers("jitter,jitter")
+
+
+def test_critic_value_scale_from_the_training_state(tmp_path):
+    from procgen_checks.estimate import EstimateConfig, _value_scale
+
+    ckpt = tmp_path / "policy_agent2.pt"
+    info = {"agent": 2}
+    cfg = EstimateConfig()
+    assert _value_scale(ckpt, info, cfg)[0] == 1.0  # no state.pt beside it
+    agents = [{"reward_normalizer": {"return_rms": {"mean": 0.0, "var": v, "count": 10.0}}} for v in (1.0, 3.0)]
+    torch.save({"config": {"normalize_reward": True}, "agents": agents}, tmp_path / "state.pt")
+    scale, source = _value_scale(ckpt, info, cfg)
+    assert scale == pytest.approx(np.sqrt(3.0 + 1e-8)) and "agent 2" in source  # agent 2 -> second entry
+    torch.save({"config": {"normalize_reward": False}, "agents": agents}, tmp_path / "state.pt")
+    assert _value_scale(ckpt, info, cfg)[0] == 1.0
+    assert _value_scale(ckpt, info, EstimateConfig(value_scale=7.0)) == (7.0, "given (--value-scale)")
