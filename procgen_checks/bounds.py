@@ -116,7 +116,8 @@ def _rows_at(rec: dict, others: list[tuple[dict, dict]], gamma: float, eta_train
             rows.append({**base, "statement": "C1", "pi_tilde": other["label"], "eps_source": source, "eps": eps,
                          "R_new": R_new, "D_train": D, "bound": _num(v["rhs"]), "measured": _num(v["lhs"]),
                          "trivial": _num(v["trivial"]), "vacuous": bool(v["vacuous"]),
-                         "note": "L_avg set to r_max/(1-gamma): vacuous here means vacuous for every L_avg in the return range"})
+                         "note": f"eps from {source}; L_avg set to r_max/(1-gamma): vacuous here means vacuous for every "
+                                 "L_avg in the return range"})
     return rows
 
 
@@ -134,6 +135,7 @@ def bounds_for_records(records: list[dict], pairs: list[dict], cfg) -> list[dict
         train_g, test_g = at.get(cfg.gamma, (None, None))
         at_gamma = _rows_at(rec, others, cfg.gamma, train_g, test_g)
         curves: dict[str, list] = {}
+        curves_vacuous: dict[str, list] = {}
         by_gamma_eps = rec["eps"]["by_gamma"]
         for g in gammas:
             tr, te = at[g]
@@ -149,12 +151,14 @@ def bounds_for_records(records: list[dict], pairs: list[dict], cfg) -> list[dict
                 else:
                     val = row["bound"]
                 curves.setdefault(key, [None] * len(gammas))[gammas.index(g)] = val
+                curves_vacuous.setdefault(key, [None] * len(gammas))[gammas.index(g)] = row["vacuous"]
         rr = rec["reward_range"]
         out.append({
             "at_gamma": at_gamma,
             "by_gamma": {
                 "gammas": gammas,
                 "curves": curves,
+                "vacuous": curves_vacuous,
                 "return_range": [(rr["r_max"] - rr["r_min"]) / (1 - g) if rr["r_max"] > rr["r_min"] else None for g in gammas],
                 "measured_gap": list(disc["gap"]),
             },

@@ -96,7 +96,17 @@ def _config(args: argparse.Namespace):
         raise CommandError(str(err)) from None
 
 
+def _require_procgen_extra(command: str) -> None:
+    import importlib.util
+
+    missing = [m for m in ("torch", "procgen", "kornia", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CommandError(f"{command} needs the procgen extra (missing: {', '.join(missing)}); "
+                           "install it with: pip install \"torch==2.13.0\" -e \".[procgen]\"")
+
+
 def run_estimate_cmd(args: argparse.Namespace) -> int:
+    _require_procgen_extra("procgen estimate")
     cfg = _config(args)
     from procgen_checks.checkpoints import load_policy
     from procgen_checks.estimate import run_estimate

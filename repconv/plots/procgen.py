@@ -143,11 +143,15 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
         horizon = 1.0 / (1.0 - np.asarray(bg["gammas"], dtype=float))
         for key in bg["curves"]:
             vals = np.asarray([np.nan if v is None else v for v in bg["curves"][key]], dtype=float)
-            if np.isfinite(vals).any():
-                ax.plot(horizon, vals, "o-", ms=3, label=key)
+            if not np.isfinite(vals).any():
+                continue
+            (line,) = ax.plot(horizon, vals, "-", label=key)
+            vac = np.asarray([bool(v) for v in bg.get("vacuous", {}).get(key, [False] * len(vals))])
+            ax.plot(horizon[~vac], vals[~vac], "o", ms=4, color=line.get_color())
+            ax.plot(horizon[vac], vals[vac], "x", ms=6, color=line.get_color())
         rr = np.asarray([np.nan if v is None else v for v in bg["return_range"]], dtype=float)
         if np.isfinite(rr).any():
-            ax.plot(horizon, rr, "k:", label="return range (vacuous above)")
+            ax.plot(horizon, rr, "k:", label="return range")
         gap = np.asarray([np.nan if v is None else abs(v) for v in bg["measured_gap"]], dtype=float)
         if np.isfinite(gap).any():
             ax.plot(horizon, gap, "ks-", ms=4, label="|measured gap| (discounted)")
@@ -161,7 +165,7 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
             ax.set_ylim(bottom=min(lows) * 1e-8)
         ax.set_xlabel("effective horizon 1/(1-gamma)")
         ax.set_ylabel("bound on |eta_train - eta_test|")
-        ax.set_title(rec["label"], fontsize=8)
+        ax.set_title(rec["label"] + "\n(o: informative, x: vacuous by the statement's threshold)", fontsize=7)
         ax.grid(alpha=0.3)
         _legend(ax, 6)
     return _save(fig, stem)
