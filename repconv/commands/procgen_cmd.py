@@ -12,16 +12,18 @@ import importlib
 #: Modules adding subcommands to ``repconv procgen``, in the order ``--help`` lists them.
 PROCGEN_SUBCOMMAND_MODULES = (
     "repconv.commands.procgen_train_cmd",
+    "repconv.commands.procgen_estimate_cmd",
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "procgen",
-        help="train, evaluate and convert Procgen policies (needs the procgen extra)",
+        help="train, evaluate, convert Procgen policies and estimate the theory's terms for them (needs the procgen extra)",
         description=(
             "Procgen policies: train PPO or MDPO as the paper does, evaluate on training and unseen test "
-            "levels, convert the paper's checkpoints. See docs/procgen_training.md."
+            "levels, convert the paper's checkpoints (docs/procgen_training.md); estimate robustness, D_train, eps "
+            "and the bounds on visited states, and report them (docs/procgen_results.md)."
         ),
     )
     procgen_sub = p.add_subparsers(dest="procgen_command", metavar="SUBCOMMAND")

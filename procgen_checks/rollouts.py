@@ -1,0 +1,267 @@
+"""States a policy visits: rollouts on training or test levels, with lockstep twins under other render options.
+
+:func:`collect_rollout` runs the policy (actions sampled from ``pi(.|s)`` under the reference rendering,
+with an explicit ``numpy.random.Generator``) in ``num_envs`` Procgen environments and records every
+``stride``-th step's frame until ``num_states`` states are recorded. For each lockstep renderer a twin
+environment with the same ``rand_seed``, levels and actions, differing only in render options, is
+stepped alongside; :class:`~procgen_checks.renderers.LockstepSync` checks rewards, episode boundaries and
+level seeds after every step, and a twin frame is kept only while its env index is still in sync.
+
+After recording, stepping goes on (twins stopped) until every env has finished its first episode and the
+episode that contains its last recorded state, or ``max_extra_steps`` more steps have passed; the policy
+is evaluated only on envs that still need it. The full reward and episode-boundary streams are kept, so
+returns-to-go and first-episode returns can be computed afterwards for any ``gamma``.
+
+Array conventions: ``N`` recorded states, ``T`` steps, ``E`` envs, ``A`` actions. ``rewards[t, e]`` and
+``dones[t, e]`` are the reward of the action taken at step ``t`` and whether it ended the episode (gym3's
+``first`` flag of the next observation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .envs import LevelRange, make_procgen
+from .network import ActorCritic
+from .renderers import LOCKSTEP_RENDERERS, REFERENCE_RENDER, DesyncEvent, LockstepSync
+
+__all__ = ["PolicyOutputs", "policy_outputs", "sample_actions", "LockstepFrames", "Rollout", "collect_rollout",
+           "returns_to_go"]
+
+
+@dataclass
+class PolicyOutputs:
+    """``probs (B, A)`` float64, ``features (B, 256)`` float32 encoder output, ``values (B,)`` or None."""
+
+    probs: np.ndarray
+    features: np.ndarray
+    values: np.ndarray | None
+
+
+def policy_outputs(model: ActorCritic, frames: np.ndarray | torch.Tensor, batch_size: int = 256) -> PolicyOutputs:
+    """The policy's action distribution, encoder features and (with a critic) values, in batches.
+
+    Probabilities are a float64 softmax of the logits, so that KL and TV of near-zero probabilities
+    are not rounded away.
+    """
+    frames = torch.as_tensor(frames)
+    probs, feats, vals = [], [], []
+    with torch.inference_mode():
+        for i in range(0, len(frames), batch_size):
+            hidden = model.encoder(frames[i:i + batch_size])
+            probs.append(torch.softmax(model.actor(hidden).double(), dim=-1).numpy())
+            feats.append(hidden.numpy())
+            if model.has_critic:
+                vals.append(model.critic(hidden).squeeze(-1).double().numpy())
+    A = model.actor.out_features
+    return PolicyOutputs(
+        np.concatenate(probs) if probs else np.zeros((0, A)),
+        np.concatenate(feats) if feats else np.zeros((0, model.actor.in_features), dtype=np.float32),
+        (np.concatenate(vals) if vals else np.zeros(0)) if model.has_critic else None,
+    )
+
+
+def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of ``probs (B, A)``, by inverting the cumulative distribution at a uniform draw."""
+    u = rng.random(len(probs))
+    return np.minimum((np.cumsum(probs, axis=-1) < u[:, None]).sum(axis=-1), probs.shape[-1] - 1)
+
+
+@dataclass
+class LockstepFrames:
+    """Twin frames of the recorded states under one lockstep renderer; ``valid[n]`` is False once desynced."""
+
+    frames: np.ndarray
+    valid: np.ndarray
+    events: list[DesyncEvent]
+    num_envs: int
+
+    def desync_record(self) -> dict:
+        return {
+            "pairs": self.num_envs,
+            "desynchronised_pairs": len(self.events),
+            "states_kept": int(self.valid.sum()),
+            "states_dropped": int((~self.valid).sum()),
+            "events": [{"env_index": e.env_index, "step": e.step, "reason": e.reason} for e in self.events],
+        }
+
+
+@dataclass
+class Rollout:
+    """Recorded states of one policy on one level range (see the module docstring for shapes)."""
+
+    split: str
+    levels: LevelRange
+    frames: np.ndarray
+    outputs: PolicyOutputs
+    actions: np.ndarray
+    env_index: np.ndarray
+    step: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    step_values: np.ndarray | None
+    first_level_seeds: np.ndarray
+    lockstep: dict[str, LockstepFrames] = field(default_factory=dict)
+
+    @property
+    def num_states(self) -> int:
+        return len(self.frames)
+
+    @property
+    def num_envs_first_unfinished(self) -> int:
+        """Envs whose first episode had not ended when the rollout stopped (left out of the returns)."""
+        return int((~self.dones.any(axis=0)).sum())
+
+    def first_episode_returns(self, gamma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Discounted return of each env's first episode (from step 0) and whether that episode finished."""
+        G, complete = returns_to_go(self.rewards, self.dones, gamma)
+        return G[0], complete[0]
+
+    def state_returns_to_go(self, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return-to-go of every recorded state and whether its episode finished within the rollout."""
+        G, complete = returns_to_go(self.rewards, self.dones, gamma)
+        return G[self.step, self.env_index], complete[self.step, self.env_index]
+
+
+def returns_to_go(rewards: np.ndarray, dones: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """``G[t, e] = r[t, e] + gamma (1 - done[t, e]) G[t + 1, e]`` and ``complete[t, e]``: the episode running
+    at step ``t`` ended within the stream (otherwise ``G`` is truncated and must not be used)."""
+    T = len(rewards)
+    G = np.zeros(rewards.shape, dtype=float)
+    complete = np.zeros(rewards.shape, dtype=bool)
+    nxt = np.zeros(rewards.shape[1:])
+    nxt_complete = np.zeros(rewards.shape[1:], dtype=bool)
+    for t in range(T - 1, -1, -1):
+        d = dones[t]
+        nxt = rewards[t] + gamma * np.where(d, 0.0, nxt)
+        nxt_complete = d | nxt_complete
+        G[t], complete[t] = nxt, nxt_complete
+    return G, complete
+
+
+def _level_seeds(env) -> np.ndarray:
+    return np.array([info["level_seed"] for info in env.get_info()], dtype=np.int64)
+
+
+def collect_rollout(
+    model: ActorCritic,
+    game: str,
+    levels: LevelRange,
+    *,
+    split: str,
+    num_states: int,
+    num_envs: int = 16,
+    stride: int = 4,
+    lockstep: tuple[str, ...] | list[str] = (),
+    distribution_mode: str = "easy",
+    rand_seed: int = 0,
+    rng: np.random.Generator,
+    max_extra_steps: int = 1000,
+    twin_rand_seed: int | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> Rollout:
+    """Record ``num_states`` states visited by ``model`` (see the module docstring).
+
+    ``twin_rand_seed`` (default: ``rand_seed``) exists to test the desync detection: a twin with another
+    seed plays other levels and must be reported out of sync.
+    """
+    if num_states < 1 or num_envs < 1 or stride < 1:
+        raise ValueError(f"num_states={num_states}, num_envs={num_envs}, stride={stride}: each must be >= 1")
+    for name in lockstep:
+        if name not in LOCKSTEP_RENDERERS:
+            raise ValueError(f"{name!r} is not a lockstep renderer; known: {', '.join(LOCKSTEP_RENDERERS)}")
+    E = num_envs
+    twin_seed = rand_seed if twin_rand_seed is None else twin_rand_seed
+    env = make_procgen(game, E, levels, distribution_mode=distribution_mode, rand_seed=rand_seed, render=REFERENCE_RENDER)
+    twins = {name: make_procgen(game, E, levels, distribution_mode=distribution_mode, rand_seed=twin_seed,
+                                render=LOCKSTEP_RENDERERS[name]) for name in lockstep}
+    syncs = {name: LockstepSync(E) for name in lockstep}
+    _, obs, first = env.observe()
+    seeds = _level_seeds(env)
+    first_level_seeds = seeds.copy()
+    twin_obs = {}
+    for name, twin in twins.items():
+        rew_b, twin_obs[name], first_b = twin.observe()
+        syncs[name].update(-1, np.zeros(E), rew_b, first, first_b, seeds, _level_seeds(twin))
+
+    record_blocks = math.ceil(num_states / E)
+    record_len = (record_blocks - 1) * stride + 1
+    rec_frames, rec_actions, rec_env, rec_step = [], [], [], []
+    rec_twin = {name: ([], []) for name in lockstep}
+    rewards, dones, step_values = [], [], []
+    first_done = np.zeros(E, dtype=bool)
+    last_record_done = np.zeros(E, dtype=bool)
+    bar = tqdm(total=record_blocks, desc=f"{game} {split} states", unit="block", disable=not progress, leave=False)
+    t = 0
+    while True:
+        recording = t < record_len
+        if not recording and ((first_done & last_record_done).all() or t >= record_len + max_extra_steps):
+            break
+        frames = obs["rgb"]
+        need = np.ones(E, dtype=bool) if recording else ~(first_done & last_record_done)
+        out = policy_outputs(model, frames[need])
+        actions = np.zeros(E, dtype=np.int64)
+        actions[need] = sample_actions(out.probs, rng)
+        vals = np.full(E, np.nan)
+        if out.values is not None:
+            vals[need] = out.values
+        if recording and t % stride == 0:
+            rec_frames.append(frames.copy())
+            rec_actions.append(actions.copy())
+            rec_env.append(np.arange(E))
+            rec_step.append(np.full(E, t))
+            for name in lockstep:
+                rec_twin[name][0].append(twin_obs[name]["rgb"].copy())
+                rec_twin[name][1].append(syncs[name].alive.copy())
+            last_record_done[:] = False
+            bar.update(1)
+        env.act(actions.astype(np.int32))
+        reward, obs, first = env.observe()
+        first = np.asarray(first, dtype=bool)
+        if recording and twins:
+            seeds = _level_seeds(env)
+            for name, twin in twins.items():
+                twin.act(actions.astype(np.int32))
+                rew_b, twin_obs[name], first_b = twin.observe()
+                syncs[name].update(t, reward, rew_b, first, first_b, seeds, _level_seeds(twin))
+        rewards.append(np.asarray(reward, dtype=float))
+        dones.append(first)
+        step_values.append(vals)
+        first_done |= first
+        last_record_done |= first
+        t += 1
+    bar.close()
+    for e in (env, *twins.values()):
+        getattr(e, "close", lambda: None)()
+
+    n = num_states
+    cat = lambda xs: np.concatenate(xs)[:n]  # noqa: E731
+    frames = cat(rec_frames)
+    # The reference outputs are evaluated again in fixed batches of ``batch_size``: CPU convolutions may
+    # round differently at other batch sizes (e.g. the acting batch of num_envs), and every rendering
+    # of these frames is evaluated in the same batches, so that an identity rendering gives TV = 0 exactly.
+    outputs = policy_outputs(model, frames, batch_size)
+    lock = {
+        name: LockstepFrames(cat(rec_twin[name][0]), cat(rec_twin[name][1]), list(syncs[name].events), E)
+        for name in lockstep
+    }
+    return Rollout(
+        split=split,
+        levels=levels,
+        frames=frames,
+        outputs=outputs,
+        actions=cat(rec_actions),
+        env_index=cat(rec_env),
+        step=cat(rec_step),
+        rewards=np.array(rewards),
+        dones=np.array(dones),
+        step_values=np.array(step_values) if model.has_critic else None,
+        first_level_seeds=first_level_seeds,
+        lockstep=lock,
+    )

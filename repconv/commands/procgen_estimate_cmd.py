@@ -1,0 +1,298 @@
+"""``repconv procgen estimate`` and ``repconv procgen report``: sample estimates of THEORY's terms for trained
+Procgen policies, and a markdown summary of them.
+
+The estimation lives in :mod:`procgen_checks.estimate`; figures in :mod:`repconv.plots.procgen`. This module
+parses arguments, turns bad input into one-line errors and formats numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from repconv.cli import CommandError
+from repconv.io import atomic_write_json, atomic_write_text, read_json, run_metadata
+
+RESULT_FILE = "estimate.json"
+REPORT_FILE = "report.md"
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _range(text: str) -> tuple[float, float]:
+    vals = _floats(text)
+    if len(vals) != 2:
+        raise argparse.ArgumentTypeError(f"expected R_MIN,R_MAX, got {text!r}")
+    return vals[0], vals[1]
+
+
+def register_procgen(sub: argparse._SubParsersAction) -> None:
+    from procgen_checks.renderers import RENDERER_NAMES
+
+    p = sub.add_parser(
+        "estimate",
+        help="estimate R, D_train, eps, the gap and the bounds G1r/G1/C1 for policy checkpoints",
+        description=(
+            "Roll each policy out on its training levels and on disjoint test levels, record visited states, "
+            "and estimate per renderer the per-state TV and KL between pi(.|f1(s)) and pi(.|f2(s)) (f1: the "
+            "training rendering), the cosine distance of encoder features, eps (critic, Monte Carlo, reward "
+            "range), the measured train-test gap, D_train between checkpoints of the same game and algorithm, "
+            "aggregates across games (IQM, probability of improvement) and the bounds with estimated terms. "
+            "The max of sampled TVs is a LOWER estimate of R. Writes OUT/estimate.json and OUT/figures/*.png|pdf. "
+            f"Renderers: {', '.join(RENDERER_NAMES)}."
+        ),
+    )
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="policy checkpoints (repconv-procgen-policy-v1 files)")
+    p.add_argument("--renderers", default="backgrounds,randconv,jitter", help="comma-separated renderer names (default: %(default)s)")
+    p.add_argument("--states", type=int, default=512, help="recorded states per checkpoint and split (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--num-envs", type=int, default=16, help="parallel environments per rollout = first episodes per split behind the measured gap (default: %(default)s)")
+    p.add_argument("--stride", type=int, default=4, help="record every stride-th step (default: %(default)s)")
+    p.add_argument("--strengths", type=_floats, default=[0.0, 0.25, 0.5, 0.75, 1.0], help="image-renderer strengths of the sweep (default: 0,0.25,0.5,0.75,1)")
+    p.add_argument("--sweep-states", type=int, default=128, help="training-level states per strength in the sweep; 0 skips it (default: %(default)s)")
+    p.add_argument("--gamma", type=float, default=0.999, help="discount of eps and of the bounds at the training horizon (default: %(default)s)")
+    p.add_argument("--gammas", type=_floats, default=None, help="discounts of the bound-vs-gamma curves (default: 0.5,...,0.999)")
+    p.add_argument("--reward-range", type=_range, default=None, metavar="R_MIN,R_MAX", help="per-step reward range (default: the range observed in the rollouts, stated as such)")
+    p.add_argument("--value-scale", type=float, default=None, help="multiplies critic values to give reward units (default: the reward normaliser in the training run's state.pt beside the checkpoint, else 1)")
+    p.add_argument("--evaluation", nargs="+", default=[], metavar="EVAL_JSON",
+                   help="results of `repconv procgen evaluate` giving the measured gap (matched by their checkpoint; "
+                        "CKPT.eval.json beside a checkpoint is used without being named)")
+    p.add_argument("--max-extra-steps", type=int, default=1000, help="steps after recording to let first episodes finish (default: %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
+    p.add_argument("--no-figures", action="store_true", help="write the JSON only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_estimate_cmd)
+
+    r = sub.add_parser(
+        "report",
+        help="markdown summary table and figures of an estimate folder",
+        description=f"Read DIR/{RESULT_FILE}, redraw the figures into DIR/figures and write DIR/{REPORT_FILE}.",
+    )
+    r.add_argument("dir", metavar="DIR", help="folder written by `repconv procgen estimate`")
+    r.add_argument("--out", default=None, help=f"markdown file to write (default: DIR/{REPORT_FILE})")
+    r.set_defaults(func=run_report_cmd)
+
+
+def _config(args: argparse.Namespace):
+    from procgen_checks.estimate import DEFAULT_GAMMAS, EstimateConfig
+
+    try:
+        return EstimateConfig(
+            renderers=args.renderers, states=args.states, num_envs=args.num_envs, stride=args.stride,
+            strengths=args.strengths, sweep_states=args.sweep_states, gamma=args.gamma,
+            gammas=args.gammas if args.gammas is not None else list(DEFAULT_GAMMAS),
+            reward_range=args.reward_range, value_scale=args.value_scale, max_extra_steps=args.max_extra_steps,
+            bootstrap_resamples=args.bootstrap, seed=args.seed,
+        )
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+
+
+def _require_procgen_extra(command: str) -> None:
+    import importlib.util
+
+    missing = [m for m in ("torch", "procgen", "kornia", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CommandError(f"{command} needs the procgen extra (missing: {', '.join(missing)}); "
+                           "install it with: pip install \"torch==2.13.0\" -e \".[procgen]\"")
+
+
+def run_estimate_cmd(args: argparse.Namespace) -> int:
+    _require_procgen_extra("procgen estimate")
+    cfg = _config(args)
+    from procgen_checks.checkpoints import load_policy
+    from procgen_checks.estimate import run_estimate
+
+    for path in args.checkpoints:  # every file is checked before any rollout starts
+        try:
+            load_policy(path)
+        except (FileNotFoundError, ValueError) as err:
+            raise CommandError(str(err)) from None
+    bounds = _bounds_function()
+    t0 = time.perf_counter()
+    try:
+        result = run_estimate(args.checkpoints, cfg, progress=not args.no_progress, bounds=bounds,
+                              evaluations=args.evaluation)
+    except (FileNotFoundError, ValueError) as err:
+        raise CommandError(str(err)) from None
+    result["meta"] = run_metadata(config=result["config"], seed=cfg.seed, runtime_s=time.perf_counter() - t0)
+    out = Path(args.out)
+    atomic_write_json(out / RESULT_FILE, result)
+    print(f"wrote {out / RESULT_FILE} ({len(result['checkpoints'])} checkpoints, {time.perf_counter() - t0:.1f} s)")
+    if not args.no_figures:
+        from repconv.plots.procgen import write_all
+
+        for name, paths in write_all(result, out).items():
+            print(f"wrote {paths[0]} (+ .pdf)")
+    return 0
+
+
+def _bounds_function():
+    """The bound evaluation of :mod:`procgen_checks.bounds` when the theory layer provides it, else None."""
+    try:
+        from procgen_checks.bounds import bounds_for_records
+    except ImportError:  # the theory layer's statements are not installed
+        return None
+    return bounds_for_records
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int,)) and not isinstance(x, bool):
+        return str(x)
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-3 or ax >= 1e4):
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}"
+
+
+def _ci(summary: dict, key: str) -> str:
+    lo, hi = summary["ci"][key]
+    return f"{_fmt(summary[key])} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def render_report(result: dict, figure_dir: str = "figures") -> str:
+    """Markdown summary of an estimation result (tables + figure links); numbers are formatted, not computed."""
+    cfg = result["config"]
+    meta = result.get("meta", {})
+    lines = [
+        "# Procgen estimates",
+        "",
+        f"Checkpoints: {len(result['checkpoints'])}; renderers: {', '.join(cfg['renderers'])}; "
+        f"states per checkpoint and split: {cfg['states']} (every {cfg['stride']}th step, {cfg['num_envs']} environments); "
+        f"bootstrap resamples: {cfg['bootstrap_resamples']}; seed: {cfg['seed']}; git commit: {meta.get('git_commit', 'n/a')}.",
+        "",
+        "**How to read.** TV is the per-state total variation between the policy's action distributions under the "
+        "training rendering and under the named renderer, on states the policy visits. The **max over sampled states "
+        "is a lower estimate of R** (unvisited states or undrawn renderings can only raise R); brackets are 95% "
+        "percentile-bootstrap intervals over states (states treated as independent; the interval of a max is rough).",
+        "",
+        "## Robustness per checkpoint, renderer and split",
+        "",
+        "| checkpoint | split | renderer | states | mean TV [95% CI] | q90 TV | max TV (lower est. of R) | mean KL | feature cosine dist. | desync pairs / dropped states |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rec in result["checkpoints"]:
+        for split, srec in rec["splits"].items():
+            for name, e in srec["renderers"].items():
+                d = e.get("desync")
+                desync = f"{d['desynchronised_pairs']}/{d['pairs']}, {d['states_dropped']}" if d else "-"
+                lines.append(
+                    f"| {rec['label']} | {split} | {name} | {e['tv']['n']} | {_ci(e['tv'], 'mean')} | {_fmt(e['tv']['q90'])} | "
+                    f"{_ci(e['tv'], 'max')} | {_fmt(e['kl']['mean'])} | {_fmt(e['feature_cosine']['mean'])} | {desync} |"
+                )
+    lines += ["", "## eps, returns and the measured generalization gap", "",
+              "| checkpoint | critic | eps (critic, GAE) | eps (Monte Carlo spread) | eps (reward-range bound) | reward range (source) | "
+              "train return (episodes) | test return (episodes) | gap [95% CI] | measured gap [95% CI] (episodes per split; source) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for rec in result["checkpoints"]:
+        eps, ret, rr = rec["eps"], rec["returns"], rec["reward_range"]
+        gap_ci = ret.get("gap_ci")
+        gap = _fmt(ret.get("gap")) + (f" [{_fmt(gap_ci[0])}, {_fmt(gap_ci[1])}]" if gap_ci else "")
+        lines.append(
+            f"| {rec['label']} | {_fmt(rec['has_critic'])} | {_fmt((eps['critic'] or {}).get('eps'))} | "
+            f"{_fmt(eps['monte_carlo'].get('eps'))} | {_fmt(eps['reward_range_bound'])} | "
+            f"[{_fmt(rr['r_min'])}, {_fmt(rr['r_max'])}] ({rr['source'].split(':')[0]}) | "
+            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | {gap} | "
+            f"{_gap_cell(rec.get('measured_gap'))} |"
+        )
+    lines += ["", f"eps uses gamma = {cfg['gamma']}; the returns are undiscounted first-episode returns of these rollouts (one "
+              "episode per environment, unfinished episodes left out and counted in the JSON). The measured gap comes from "
+              "`repconv procgen evaluate` where its result was given (more episodes), else from these rollouts; the bounds "
+              "below compare with discounted returns of these rollouts.", ""]
+    if result["pairs"]:
+        lines += ["## D_train between checkpoints of the same game and algorithm", "",
+                  "| pair | states | mean TV [95% CI] | max TV = D_train (lower est.) | feature cosine dist. |", "|---|---|---|---|---|"]
+        for pr in result["pairs"]:
+            lines.append(f"| {pr['labels'][0]} vs {pr['labels'][1]} | {pr['d_train']['n']} | {_ci(pr['d_train'], 'mean')} | "
+                         f"{_ci(pr['d_train'], 'max')} | {_fmt(pr['feature_cosine']['mean'])} |")
+        lines.append("")
+    if any(rec.get("bounds") for rec in result["checkpoints"]):
+        lines += _bounds_table(result)
+    lines += _aggregate_table(result)
+    lines += ["## Figures", ""]
+    captions = {
+        "tv_distributions": "Per-state TV per renderer (empirical CDF), PPO vs MDPO, training (solid) and test (dashed) levels.",
+        "tv_vs_strength": "TV against the strength of the image renderers (mean with 95% CI band; max dotted).",
+        "robustness_vs_gap": "Sampled R (max TV over renderers) against the measured generalization gap.",
+        "bounds_vs_gap": "Bounds on the train-test gap against the effective horizon, with the measured gap and the return range.",
+    }
+    for name, caption in captions.items():
+        lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"*{caption}*", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _gap_cell(mg: dict | None) -> str:
+    if not mg or mg.get("value") is None:
+        return "n/a"
+    ci = mg.get("ci")
+    ci_txt = f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else ""
+    n = mg.get("episodes_per_split")
+    source = "evaluate" if mg["source"].startswith("repconv procgen evaluate") else "these rollouts"
+    return f"{_fmt(mg['value'])}{ci_txt} ({n}; {source})"
+
+
+def _bounds_table(result: dict) -> list[str]:
+    lines = ["## Bounds with estimated terms", "",
+             "Each bound is evaluated by the theory layer's evaluator of its statement with the estimates plugged in. "
+             "With R and eps estimated from samples (R from below), a bound here is an estimate, not a guarantee.", "",
+             "| checkpoint | statement | gamma | bound | measured | vacuous | note |", "|---|---|---|---|---|---|---|"]
+    for rec in result["checkpoints"]:
+        for row in (rec.get("bounds") or {}).get("at_gamma", []):
+            lines.append(f"| {rec['label']} | {row['statement']} | {row['gamma']} | {_fmt(row.get('bound'))} | "
+                         f"{_fmt(row.get('measured'))} | {_fmt(row.get('vacuous'))} | {row.get('note', '')} |")
+    lines += ["", "G1r bounds |eta_train - eta_test| from above (measured: |gap|); G1.test bounds eta_test from below "
+              "(measured: eta_test); C1 bounds eta_test of the other policy of the pair from below. All returns are "
+              "discounted with the row's gamma. The figure bounds_vs_gap shows the same against gamma."]
+    return lines + [""]
+
+
+def _aggregate_table(result: dict) -> list[str]:
+    agg = result.get("aggregate") or {}
+    metrics = agg.get("metrics", {})
+    if not metrics:
+        return []
+    lines = ["## Aggregates across games and runs", "", agg.get("note", ""), "",
+             "| metric | algorithm | runs per game | IQM [95% CI] | P(MDPO better than PPO) [95% CI] |", "|---|---|---|---|---|"]
+    for name, entry in metrics.items():
+        poi = entry.get("probability_of_improvement_mdpo_over_ppo")
+        poi_txt = f"{_fmt(poi['value'])} [{_fmt(poi['ci'][0])}, {_fmt(poi['ci'][1])}]" if poi else "n/a"
+        for algo, a in entry["by_algo"].items():
+            iqm = a["iqm"]
+            lines.append(f"| {name} | {algo} | {'/'.join(str(len(t)) for t in a['runs'])} | "
+                         f"{_fmt(iqm['value'])} [{_fmt(iqm['ci'][0])}, {_fmt(iqm['ci'][1])}] | {poi_txt} |")
+    return lines + [""]
+
+
+def run_report_cmd(args: argparse.Namespace) -> int:
+    folder = Path(args.dir)
+    path = folder / RESULT_FILE
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file; run `repconv procgen estimate ... --out {folder}` first")
+    try:
+        result = read_json(path)
+        _ = result["config"]["renderers"], result["checkpoints"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise CommandError(f"{path}: not a result of `repconv procgen estimate` ({err})") from None
+    from repconv.plots.procgen import write_all
+
+    write_all(result, folder)
+    out = Path(args.out) if args.out else folder / REPORT_FILE
+    figure_dir = Path(os.path.relpath(folder / "figures", out.parent))
+    atomic_write_text(out, render_report(result, figure_dir.as_posix()))
+    print(f"wrote {out} and {folder / 'figures'}")
+    return 0

@@ -1,0 +1,185 @@
+"""Figures of a Procgen estimation run, drawn from its ``estimate.json`` (no maths here).
+
+Each function takes the loaded result dict and an output stem, and writes ``STEM.png`` and ``STEM.pdf``.
+Colours: one per algorithm (PPO, MDPO, imported paper weights), so PPO vs MDPO reads at a glance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "write_all", "FIGURES"]
+
+ALGO_COLOURS = {"ppo": "tab:blue", "mdpo": "tab:orange", "paper-import": "tab:green"}
+SPLIT_STYLES = {"train": "-", "test": "--"}
+
+
+def _colour(algo: str) -> str:
+    return ALGO_COLOURS.get(algo, "tab:gray")
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _legend(ax, fontsize: int = 7) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=fontsize)
+
+
+def _legend_once(ax, handles_seen: set, label: str, **kw) -> str | None:
+    if label in handles_seen:
+        return None
+    handles_seen.add(label)
+    return label
+
+
+def tv_distributions(result: dict, stem: Path) -> list[Path]:
+    """Empirical CDF of per-state TV per renderer, one line per checkpoint and split, coloured by algorithm."""
+    renderers = result["config"]["renderers"]
+    fig, axes = plt.subplots(1, len(renderers), figsize=(4.2 * len(renderers), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], renderers):
+        seen: set = set()
+        for rec in result["checkpoints"]:
+            for split, srec in rec["splits"].items():
+                samples = np.sort(np.asarray(srec["renderers"][name]["tv"].get("samples") or [], dtype=float))
+                if samples.size == 0:
+                    continue
+                y = np.arange(1, samples.size + 1) / samples.size
+                ax.step(samples, y, where="post", color=_colour(rec["algo"]), ls=SPLIT_STYLES.get(split, ":"), lw=1.2,
+                        label=_legend_once(ax, seen, f"{rec['algo']} ({split})"))
+        ax.set_title(name)
+        ax.set_xlabel("TV(pi(.|f1(s)), pi(.|f2(s)))")
+        ax.set_xscale("symlog", linthresh=1e-4)
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+        _legend(ax, 7)
+    axes[0][0].set_ylabel("fraction of visited states")
+    fig.suptitle("Per-state TV between renderings (max of samples: a lower estimate of R)", fontsize=10)
+    return _save(fig, stem)
+
+
+def tv_vs_strength(result: dict, stem: Path) -> list[Path]:
+    """Mean per-state TV (95% CI band) and sampled max against renderer strength, per image renderer."""
+    names = sorted({n for rec in result["checkpoints"] for n in rec["splits"]["train"].get("strength_sweep", {})})
+    if not names:
+        names = ["(no image renderer)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        seen: set = set()
+        for rec in result["checkpoints"]:
+            rows = rec["splits"]["train"].get("strength_sweep", {}).get(name, [])
+            if not rows:
+                continue
+            s = [r["strength"] for r in rows]
+            mean = [r["tv"]["mean"] for r in rows]
+            lo = [r["tv"]["ci"]["mean"][0] for r in rows]
+            hi = [r["tv"]["ci"]["mean"][1] for r in rows]
+            mx = [r["tv"]["max"] for r in rows]
+            c = _colour(rec["algo"])
+            ax.plot(s, mean, "o-", color=c, label=_legend_once(ax, seen, f"{rec['algo']} mean"))
+            ax.fill_between(s, lo, hi, color=c, alpha=0.2)
+            ax.plot(s, mx, "^:", color=c, label=_legend_once(ax, seen, f"{rec['algo']} max"))
+        ax.set_title(name)
+        ax.set_xlabel("strength")
+        ax.set_ylabel("TV")
+        ax.grid(alpha=0.3)
+        _legend(ax, 7)
+    fig.suptitle("TV against perturbation strength (training-level states)", fontsize=10)
+    return _save(fig, stem)
+
+
+def robustness_vs_gap(result: dict, stem: Path) -> list[Path]:
+    """Sampled R (max TV over renderers) against the measured generalization gap, one point per checkpoint."""
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    seen: set = set()
+    for rec in result["checkpoints"]:
+        mg = rec.get("measured_gap") or {"value": rec["returns"].get("gap"), "ci": rec["returns"].get("gap_ci")}
+        r, gap = rec["R_hat"]["all_renderers"], mg["value"]
+        if r is None or gap is None:
+            continue
+        ci = mg.get("ci")
+        yerr = None if ci is None else [[gap - ci[0]], [ci[1] - gap]]
+        ax.errorbar([r], [gap], yerr=yerr, fmt="o", color=_colour(rec["algo"]), capsize=3,
+                    label=_legend_once(ax, seen, rec["algo"]))
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("R_hat = max sampled TV over renderers (lower estimate of R)")
+    ax.set_ylabel("gap = return(train) - return(test)")
+    ax.grid(alpha=0.3)
+    if seen:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no checkpoint with both R and a measured gap", ha="center", va="center", transform=ax.transAxes)
+    return _save(fig, stem)
+
+
+def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
+    """Bounds on the train-test gap against gamma, next to the measured discounted gap and the return range."""
+    recs = [r for r in result["checkpoints"] if (r.get("bounds") or {}).get("by_gamma")]
+    n = max(1, len(recs))
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[len(recs):]:
+        ax.axis("off")
+    if not recs:
+        flat[0].axis("on")
+        flat[0].text(0.5, 0.5, "no bounds in this result", ha="center", va="center", transform=flat[0].transAxes)
+    for ax, rec in zip(flat, recs):
+        bg = rec["bounds"]["by_gamma"]
+        horizon = 1.0 / (1.0 - np.asarray(bg["gammas"], dtype=float))
+        for key in bg["curves"]:
+            vals = np.asarray([np.nan if v is None else v for v in bg["curves"][key]], dtype=float)
+            if not np.isfinite(vals).any():
+                continue
+            (line,) = ax.plot(horizon, vals, "-", label=key)
+            vac = np.asarray([bool(v) for v in bg.get("vacuous", {}).get(key, [False] * len(vals))])
+            ax.plot(horizon[~vac], vals[~vac], "o", ms=4, color=line.get_color())
+            ax.plot(horizon[vac], vals[vac], "x", ms=6, color=line.get_color())
+        rr = np.asarray([np.nan if v is None else v for v in bg["return_range"]], dtype=float)
+        if np.isfinite(rr).any():
+            ax.plot(horizon, rr, "k:", label="return range")
+        gap = np.asarray([np.nan if v is None else abs(v) for v in bg["measured_gap"]], dtype=float)
+        if np.isfinite(gap).any():
+            ax.plot(horizon, gap, "ks-", ms=4, label="|measured gap| (discounted)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # the discounted gap of a sparse, late reward is astronomically small at short horizons: keep the
+        # bounds readable by showing at most 8 decades below the smallest bound
+        lows = [np.nanmin(np.asarray([np.nan if v is None else v for v in c], dtype=float)) for c in bg["curves"].values()]
+        lows = [v for v in lows if np.isfinite(v) and v > 0]
+        if lows:
+            ax.set_ylim(bottom=min(lows) * 1e-8)
+        ax.set_xlabel("effective horizon 1/(1-gamma)")
+        ax.set_ylabel("bound on |eta_train - eta_test|")
+        ax.set_title(rec["label"] + "\n(o: informative, x: vacuous by the statement's threshold)", fontsize=7)
+        ax.grid(alpha=0.3)
+        _legend(ax, 6)
+    return _save(fig, stem)
+
+
+#: file stem -> figure function; the report links the PNGs under these names.
+FIGURES = {
+    "tv_distributions": tv_distributions,
+    "tv_vs_strength": tv_vs_strength,
+    "robustness_vs_gap": robustness_vs_gap,
+    "bounds_vs_gap": bounds_vs_gap,
+}
+
+
+def write_all(result: dict, out_dir: Path) -> dict[str, list[Path]]:
+    """Every figure of :data:`FIGURES` into ``out_dir/figures``."""
+    return {name: fn(result, Path(out_dir) / "figures" / name) for name, fn in FIGURES.items()}

@@ -1,0 +1,145 @@
+"""Estimators and renderers on hand-computed inputs: summaries, returns-to-go, eps, sync checks, random conv."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("kornia")
+
+from procgen_checks.envs import LevelRange  # noqa: E402
+from procgen_checks.estimators import (  # noqa: E402
+    cosine_distance, eps_from_critic, eps_from_returns, paired_distances, summarize,
+)
+from procgen_checks.renderers import (  # noqa: E402
+    RANDCONV_STD, ColourJitter, LockstepSync, RandomConvolution, parse_renderers,
+)
+from procgen_checks.rollouts import PolicyOutputs, Rollout, returns_to_go, sample_actions  # noqa: E402
+
+
+def test_summary_values_by_hand():
+    s = summarize(np.array([4.0, 0.0, 2.0, 1.0, 3.0]), np.random.default_rng(0), 200)
+    # sorted 0..4: mean 2; linear-interpolated quantiles at positions 2, 3.6, 3.96; max 4
+    assert (s["mean"], s["q50"], s["q90"], s["q99"], s["max"]) == pytest.approx((2.0, 2.0, 3.6, 3.96, 4.0))
+    assert s["ci"]["max"][1] == 4.0 and s["ci"]["mean"][0] < 2.0 < s["ci"]["mean"][1]
+    assert "LOWER estimate" in s["max_note"]
+    const = summarize(np.full(7, 0.25), np.random.default_rng(0), 100)
+    assert const["ci"]["mean"] == [0.25, 0.25] and const["ci"]["q99"] == [0.25, 0.25]
+
+
+def test_paired_distances_by_hand():
+    p = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    q = np.array([[0.25, 0.25, 0.5], [1.0, 0.0, 0.0]])
+    d = paired_distances(p, q, np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([[0.0, 2.0], [0.0, 0.0]]))
+    # TV row 0: (0.25 + 0.25 + 0.5) / 2 = 0.5; KL row 0: 2 * 0.5 * log(0.5 / 0.25) = log 2
+    np.testing.assert_allclose(d.tv, [0.5, 0.0])
+    np.testing.assert_allclose(d.kl, [np.log(2.0), 0.0])
+    # orthogonal features: distance 1; two zero vectors: 0
+    np.testing.assert_allclose(d.feature_cosine, [1.0, 0.0])
+    np.testing.assert_allclose(cosine_distance([1.0, 1.0], [2.0, 2.0]), 0.0, atol=1e-15)
+    np.testing.assert_allclose(cosine_distance([1.0, 0.0], [-3.0, 0.0]), 2.0)
+
+
+def test_sample_actions_follow_the_distribution():
+    probs = np.tile([0.2, 0.0, 0.8], (20000, 1))
+    a = sample_actions(probs, np.random.default_rng(0))
+    assert set(np.unique(a)) == {0, 2}
+    assert np.mean(a == 2) == pytest.approx(0.8, abs=0.01)
+
+
+def _rollout(rewards, dones, values=None) -> Rollout:
+    rewards = np.asarray(rewards, dtype=float)
+    T, E = rewards.shape
+    return Rollout(
+        split="train", levels=LevelRange(0, 1), frames=np.zeros((1, 64, 64, 3), np.uint8),
+        outputs=PolicyOutputs(np.ones((1, 15)) / 15, np.zeros((1, 256), np.float32), None),
+        actions=np.zeros(1, int), env_index=np.zeros(1, int), step=np.zeros(1, int),
+        rewards=rewards, dones=np.asarray(dones, dtype=bool),
+        step_values=None if values is None else np.asarray(values, dtype=float), first_level_seeds=np.zeros(E, int),
+    )
+
+
+def test_returns_to_go_by_hand():
+    # one env: rewards 1, 0, 2, 5; the second action ends the episode; the second episode is unfinished
+    G, complete = returns_to_go(np.array([[1.0], [0.0], [2.0], [5.0]]), np.array([[0], [1], [0], [0]], bool), 0.5)
+    np.testing.assert_allclose(G[:, 0], [1.0, 0.0, 4.5, 5.0])  # 1 + 0.5 * 0; 0; 2 + 0.5 * 5; 5
+    assert complete[:, 0].tolist() == [True, True, False, False]
+    ro = _rollout([[1.0], [0.0], [2.0], [5.0]], [[0], [1], [0], [0]])
+    assert eps_from_returns(ro, 0.5) == {"eps": 1.0, "n": 2, "gamma": 0.5}  # spread of {1, 0}
+    ret, done = ro.first_episode_returns(1.0)
+    assert ret.tolist() == [1.0] and done.tolist() == [True] and ro.num_envs_first_unfinished == 0
+
+
+def test_eps_from_critic_gae_by_hand():
+    # V = 1, 2, 3; rewards 0, 1, 0; the second action ends the episode; gamma = lambda = 0.5
+    # t=2: successor value unknown -> no estimate; t=1: delta = 1 - 2 = -1 (terminal), A = -1
+    # t=0: delta = 0 + 0.5 * 2 - 1 = 0, A = 0 + 0.25 * (-1) = -0.25  -> eps = 1 over 2 steps
+    ro = _rollout([[0.0], [1.0], [0.0]], [[0], [1], [0]], values=[[1.0], [2.0], [3.0]])
+    e = eps_from_critic(ro, 0.5, lam=0.5)
+    assert e["eps"] == pytest.approx(1.0) and e["n"] == 2 and e["mean"] == pytest.approx(0.625)
+    # values doubled (2, 4, 6), rewards not: t=1: A = 1 - 4 = -3; t=0: 0 + 0.5 * 4 - 2 + 0.25 * (-3) = -0.75
+    assert eps_from_critic(ro, 0.5, lam=0.5, value_scale=2.0)["eps"] == pytest.approx(3.0)
+    assert eps_from_critic(_rollout([[0.0]], [[0]]), 0.5) is None
+
+
+def test_lockstep_sync_names_the_first_disagreement():
+    sync = LockstepSync(3)
+    sync.update(0, np.zeros(3), np.zeros(3), np.zeros(3, bool), np.zeros(3, bool), np.array([1, 2, 3]), np.array([1, 2, 3]))
+    assert sync.alive.all() and sync.num_desynced == 0
+    sync.update(1, np.array([0.0, 1.0, 0.0]), np.zeros(3), np.array([0, 0, 1], bool), np.zeros(3, bool))
+    assert sync.alive.tolist() == [True, False, False]
+    assert [(e.env_index, e.step, e.reason) for e in sync.events] == [(1, 1, "reward"), (2, 1, "episode boundary")]
+    sync.update(2, np.ones(3), np.zeros(3), np.zeros(3, bool), np.zeros(3, bool), np.array([5, 5, 5]), np.array([6, 5, 5]))
+    assert sync.num_desynced == 3 and sync.events[-1].reason == "reward" and len(sync.events) == 3  # once per env
+
+
+def test_random_convolution_by_hand():
+    c = 100
+    frames = torch.full((2, 64, 64, 3), c, dtype=torch.uint8)
+    W = RandomConvolution().kernels(2, np.random.default_rng(5)).numpy()  # the kernels the renderer will draw
+    out = RandomConvolution(1.0)(frames, np.random.default_rng(5)).numpy()
+    # interior pixel: c * sum of the output channel's 27 weights; top-left corner: only kernel taps (1..2, 1..2)
+    np.testing.assert_allclose(out[:, 10, 20, :], c * W.sum(axis=(2, 3, 4)), rtol=1e-5)
+    np.testing.assert_allclose(out[:, 0, 0, :], c * W[:, :, :, 1:, 1:].sum(axis=(2, 3, 4)), rtol=1e-5)
+    half = RandomConvolution(0.5)(frames, np.random.default_rng(5)).numpy()
+    np.testing.assert_allclose(half[:, 10, 20, :], 0.5 * c + 0.5 * c * W.sum(axis=(2, 3, 4)), rtol=1e-5)
+    assert RANDCONV_STD == pytest.approx(np.sqrt(2 / 54))
+    assert np.std(RandomConvolution().kernels(2000, np.random.default_rng(0)).numpy()) == pytest.approx(RANDCONV_STD, rel=0.02)
+
+
+def test_strength_zero_is_the_identity_and_draws_are_reproducible():
+    frames = torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8)
+    for cls in (RandomConvolution, ColourJitter):
+        torch.testing.assert_close(cls(0.0)(frames, np.random.default_rng(0)), frames.float(), rtol=0, atol=0)
+        a = cls(1.0)(frames, np.random.default_rng(9))
+        b = cls(1.0)(frames, np.random.default_rng(9))
+        assert torch.equal(a, b) and not torch.equal(a, frames.float())
+    jit = ColourJitter(1.0)(frames, np.random.default_rng(1))
+    assert jit.min() >= 0 and jit.max() <= 255
+    with pytest.raises(ValueError, match=r"strength is 1.5, expected a number in \[0, 1\]"):
+        RandomConvolution(1.5)
+
+
+def test_renderer_names_are_checked():
+    assert parse_renderers("backgrounds, randconv,jitter") == ["backgrounds", "randconv", "jitter"]
+    with pytest.raises(ValueError, match="unknown renderer 'randcov'. Did you mean 'randconv'"):
+        parse_renderers("backgrounds,randcov")
+    with pytest.raises(ValueError, match="names a renderer twice"):
+        parse_renderers("jitter,jitter")
+
+
+def test_critic_value_scale_from_the_training_state(tmp_path):
+    from procgen_checks.estimate import EstimateConfig, _value_scale
+
+    ckpt = tmp_path / "policy_agent2.pt"
+    info = {"agent": 2}
+    cfg = EstimateConfig()
+    assert _value_scale(ckpt, info, cfg)[0] == 1.0  # no state.pt beside it
+    agents = [{"reward_normalizer": {"return_rms": {"mean": 0.0, "var": v, "count": 10.0}}} for v in (1.0, 3.0)]
+    torch.save({"config": {"normalize_reward": True}, "agents": agents}, tmp_path / "state.pt")
+    scale, source = _value_scale(ckpt, info, cfg)
+    assert scale == pytest.approx(np.sqrt(3.0 + 1e-8)) and "agent 2" in source  # agent 2 -> second entry
+    torch.save({"config": {"normalize_reward": False}, "agents": agents}, tmp_path / "state.pt")
+    assert _value_scale(ckpt, info, cfg)[0] == 1.0
+    assert _value_scale(ckpt, info, EstimateConfig(value_scale=7.0)) == (7.0, "given (--value-scale)")
