@@ -88,3 +88,18 @@ def test_save_and_load(tmp_path):
     again = load_instance(tmp_path / "copy.json", exact=True)
     assert evaluate(again).to_json() == evaluate(inst).to_json()
     assert json.loads((tmp_path / "copy.json").read_text())["note"] == "copy"
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from repconv.io import atomic_write_json
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert json.loads(path.read_text()) == {"a": 1}
