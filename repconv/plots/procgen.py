@@ -131,7 +131,7 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
     n = max(1, len(recs))
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False, layout="constrained")
     flat = list(axes.ravel())
     for ax in flat[len(recs):]:
         ax.axis("off")
