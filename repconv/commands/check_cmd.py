@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "G1.test, G1r, G2) and every falsification variant on N random rendering MDPs (mixed shapes and "
             "edge cases), then search for counterexamples with a small optimiser and with hypothesis. Float "
             "results within round-off of failing, or failing, are re-decided exactly. Prints a table (ID, "
-            "instances, holds, min slack, median tightness, %% vacuous, counterexamples) and a falsification "
+            "instances, holds, min slack, median tightness, % vacuous, counterexamples) and a falsification "
             "table; exits with status 1 if a statement (not a variant) has a counterexample."
         ),
     )
