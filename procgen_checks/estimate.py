@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .aggregate import interval_estimate, probability_of_improvement_interval
 from .checkpoints import load_policy
 from .envs import LevelRange, level_split
+from .evaluation import bootstrap_gap_ci
 from .estimators import (
     LOWER_ESTIMATE_NOTE,
     eps_from_critic,
@@ -140,9 +141,7 @@ def _returns_summary(rollouts: dict[str, Rollout], gammas: list[float], rng: np.
             tr, te = split_vals.get("train", np.zeros(0)), split_vals.get("test", np.zeros(0))
             if tr.size > 1 and te.size > 1:
                 out["gap_standard_error"] = float(np.sqrt(tr.var(ddof=1) / tr.size + te.var(ddof=1) / te.size))
-                boot = (tr[rng.integers(0, tr.size, (resamples, tr.size))].mean(1)
-                        - te[rng.integers(0, te.size, (resamples, te.size))].mean(1))
-                out["gap_ci"] = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+                out["gap_ci"] = list(bootstrap_gap_ci(tr, te, rng, resamples, confidence=0.95))
         else:
             per_gamma["train"].append(means.get("train"))
             per_gamma["test"].append(means.get("test"))

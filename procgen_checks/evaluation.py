@@ -20,7 +20,7 @@ import torch
 from .envs import EpisodeRecord, LevelRange, ProcgenVecEnv, RenderOptions, level_split, normalized_score
 from .network import ActorCritic
 
-__all__ = ["first_episodes", "summarize_returns", "bootstrap_mean_ci", "evaluate_policy", "EvaluationError"]
+__all__ = ["first_episodes", "summarize_returns", "bootstrap_mean_ci", "bootstrap_gap_ci", "evaluate_policy", "EvaluationError"]
 
 
 class EvaluationError(RuntimeError):
@@ -104,6 +104,17 @@ def bootstrap_mean_ci(samples: np.ndarray, rng: np.random.Generator, num_resampl
     return float(lo), float(hi)
 
 
+def bootstrap_gap_ci(train: np.ndarray, test: np.ndarray, rng: np.random.Generator, num_resamples: int = 10_000,
+                     confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(train) - mean(test)``, the two splits resampled independently."""
+    train, test = np.asarray(train, dtype=float), np.asarray(test, dtype=float)
+    gaps = (train[rng.integers(0, train.size, (num_resamples, train.size))].mean(1)
+            - test[rng.integers(0, test.size, (num_resamples, test.size))].mean(1))
+    tail = (1 - confidence) / 2
+    lo, hi = np.quantile(gaps, [tail, 1 - tail])
+    return float(lo), float(hi)
+
+
 def summarize_returns(returns: np.ndarray, *, game: str, distribution_mode: str, rng: np.random.Generator,
                       num_resamples: int = 10_000, confidence: float = 0.95) -> dict[str, Any]:
     """Mean, std, standard error, bootstrap CI and normalised score of a split's episode returns."""
@@ -175,13 +186,9 @@ def evaluate_policy(
             "lengths": [r.length for r in records],
             "level_seeds": [r.level_seed for r in records],
         }
-    # Gap: independent resamples of the two splits.
     tr, te = samples["train"], samples["test"]
-    gaps = (tr[rng.integers(0, tr.size, (num_resamples, tr.size))].mean(1)
-            - te[rng.integers(0, te.size, (num_resamples, te.size))].mean(1))
-    tail = (1 - confidence) / 2
     gap = float(tr.mean() - te.mean())
-    lo, hi = np.quantile(gaps, [tail, 1 - tail])
+    lo, hi = bootstrap_gap_ci(tr, te, rng, num_resamples, confidence)
     return {
         "splits": splits,
         "generalization_gap": {
