@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import Iterator
 
 import numpy as np
+from scipy.special import softmax
 
 from . import engine
 from .checks import CheckResult, check_all, check_statement
@@ -136,8 +137,7 @@ class SearchResult:
 
 
 def _softmax(logits: np.ndarray, prune: float) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    p = z / z.sum(axis=-1, keepdims=True)
+    p = softmax(logits, axis=-1)
     if prune > 0:
         keep = (p >= prune) | (p == p.max(axis=-1, keepdims=True))
         p = np.where(keep, p, 0.0)

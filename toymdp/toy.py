@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from .model import MDP, Instance, RenderingFamily
 
@@ -237,10 +238,7 @@ def build_family(config: ToyFamilyConfig | None = None) -> ToyFamily:
 
 def softmax_policy(features: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Linear-softmax observation policy ``Pi[o] = softmax(Phi[o] W)``: ``(O, d), (..., d, A) -> (..., O, A)``."""
-    logits = features @ W
-    logits = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax(features @ W, axis=-1)
 
 
 def nuisance_correlation(toy: ToyFamily, renderer: int, direction: int, state_weights: np.ndarray | None = None) -> float:
