@@ -26,7 +26,8 @@ def _float_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int, sparsi
     return x
 
 
-def _one_hot_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int) -> np.ndarray:
+def one_hot_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """Deterministic stochastic rows: one uniformly drawn 1 per row of length ``n``."""
     return np.eye(n)[rng.integers(0, n, size=shape)]
 
 
@@ -77,7 +78,7 @@ def random_instances(
         r = np.vectorize(lambda v: Fraction(int(v), 2), otypes=[object])(r_int)
         rho0 = frac(_integer_rows(rng, (B,), S, max_weight))
         F_w = _integer_rows(rng, (B, K, S), O, max_weight)
-        F_w = np.where(det[..., None, None], _one_hot_rows(rng, (B, K, S), O).astype(int), F_w)
+        F_w = np.where(det[..., None, None], one_hot_rows(rng, (B, K, S), O).astype(int), F_w)
         F = frac(F_w)
         p = frac(_integer_rows(rng, (B,), K, max_weight))
         q = frac(_integer_rows(rng, (B,), T, max_weight))
@@ -89,7 +90,7 @@ def random_instances(
     P = _float_rows(rng, (B, S, A), S, sparsity)
     r = rng.uniform(-1.0, 1.0, size=(B, S, A))
     rho0 = _float_rows(rng, (B,), S, sparsity)
-    F = np.where(det[..., None, None], _one_hot_rows(rng, (B, K, S), O), _float_rows(rng, (B, K, S), O, sparsity))
+    F = np.where(det[..., None, None], one_hot_rows(rng, (B, K, S), O), _float_rows(rng, (B, K, S), O, sparsity))
     p = _float_rows(rng, (B,), K, 0.0)
     q = _float_rows(rng, (B,), T, 0.0)
     pi = _float_rows(rng, (B, O), A, sparsity)

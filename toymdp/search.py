@@ -16,7 +16,6 @@ optimiser reaches deterministic rows and unreachable states, which softmax alone
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Iterator
 
 import numpy as np
@@ -26,7 +25,8 @@ from . import engine
 from .checks import CheckResult, check_all, check_statement
 from .evaluation import evaluate
 from .model import MDP, Instance, RenderingFamily
-from .random_instances import random_instances
+from .numbers import to_exact
+from .random_instances import one_hot_rows, random_instances
 from .statement_terms import statement_terms
 
 __all__ = ["EDGE_CASES", "random_batches", "SearchResult", "optimise", "objective_values"]
@@ -55,10 +55,8 @@ EDGE_CASES: dict[str, tuple[float, bool]] = {
 
 
 def _one_hot_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int, exact: bool) -> np.ndarray:
-    hot = np.eye(n)[rng.integers(0, n, size=shape)]
-    if exact:
-        return np.vectorize(lambda v: Fraction(int(v)), otypes=[object])(hot)
-    return hot
+    hot = one_hot_rows(rng, shape, n)
+    return to_exact(hot) if exact else hot
 
 
 def _edit(inst: Instance, **changes) -> Instance:
