@@ -76,7 +76,7 @@ def main() -> None:
     results["exact_inst_per_s"] = args.exact_n / t
     print(f"exact engine (S=5, A=2, K=3, O=4): {args.exact_n} instances in {t:.3f} s = {args.exact_n / t:,.1f} instances/s")
     if args.json:
-        from repconv.io import atomic_write_json, run_metadata
+        from common.files import atomic_write_json, run_metadata
 
         atomic_write_json(args.json, {"results": results, "meta": run_metadata(config=vars(args), seed=args.seed)})
 

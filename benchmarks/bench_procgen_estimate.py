@@ -28,7 +28,7 @@ from procgen_checks.estimators import image_renderer_distances, lockstep_distanc
 from procgen_checks.network import ActorCritic
 from procgen_checks.renderers import make_image_renderer
 from procgen_checks.rollouts import LockstepFrames, Rollout, policy_outputs
-from repconv.io import atomic_write_json, run_metadata
+from common.files import atomic_write_json, run_metadata
 
 
 def main() -> None:

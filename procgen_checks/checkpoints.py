@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from repconv.io import atomic_write_bytes
+from common.files import atomic_write_bytes
 
 from .envs import check_game
 from .network import ActorCritic, CheckpointMismatchError, check_state_dict

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from common.files import read_json
+
 from .aggregate import interval_estimate, probability_of_improvement_interval
 from .checkpoints import load_policy
 from .envs import LevelRange, level_split
@@ -260,8 +262,6 @@ _MATCH_KEYS = ("game", "distribution_mode", "algo", "agent", "seed", "env_steps"
 
 def read_evaluation(eval_path: Path, info: dict) -> dict:
     """The train/test returns and gap of a ``repconv procgen evaluate`` result, checked against the checkpoint."""
-    from repconv.io import read_json
-
     try:
         ev = read_json(eval_path)
         policy, splits, gap = ev["policy"], ev["splits"], ev["generalization_gap"]
@@ -340,8 +340,6 @@ def _aggregates(records: list[dict], renderers: list[str], rng: np.random.Genera
 
 def _match_evaluations(paths: list[Path], evaluations) -> dict[int, Path]:
     """Checkpoint index -> evaluation file (explicit files by their ``checkpoint`` field, then ``CKPT.eval.json``)."""
-    from repconv.io import read_json
-
     out: dict[int, Path] = {}
     resolved = [p.resolve() for p in paths]
     for ev in evaluations:

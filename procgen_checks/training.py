@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import torch
 
-from repconv.io import atomic_write_json, atomic_write_text, read_json, run_metadata
+from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
 
 from .checkpoints import save_policy, torch_save_atomic
 from .config import TrainConfig

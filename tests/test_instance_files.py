@@ -94,7 +94,7 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from repconv.io import atomic_write_json
+    from common.files import atomic_write_json
 
     mask = os.umask(0o022)
     try:

@@ -45,8 +45,6 @@ __all__ = [
     "StatementEvaluation",
     "STATEMENTS",
     "PARTS",
-    "get_statement",
-    "all_statements",
     "trpo_penalty",
 ]
 
@@ -512,22 +510,3 @@ STATEMENTS: dict[str, Statement] = {s.id: s for s in (PDL, T1, T1c, L1, C1, G1, 
 #: Further inequalities claimed by a statement (G1's chain and its consequence), by ID.
 PARTS: dict[str, Statement] = {s.id: s for s in (G1_EPS, G1_TEST)}
 
-
-def all_statements() -> dict[str, Statement]:
-    """Statements, their parts and the falsification variants (:mod:`theory.variants`), by ID."""
-    from .variants import VARIANTS
-
-    out: dict[str, Statement] = {}
-    for sid, s in STATEMENTS.items():
-        out[sid] = s
-        out.update({p: PARTS[p] for p in s.parts})
-    out.update(VARIANTS)
-    return out
-
-
-def get_statement(statement_id: str) -> Statement:
-    """The statement, part or variant with this ID; a clear error lists the known IDs."""
-    known = all_statements()
-    if statement_id not in known:
-        raise KeyError(f"unknown statement ID {statement_id!r}; known: {', '.join(known)}")
-    return known[statement_id]

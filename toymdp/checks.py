@@ -27,7 +27,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from theory.statements import STATEMENTS, Statement, get_statement, tightness_ratio
+from theory.registry import get_statement
+from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from .evaluation import Evaluation, evaluate
 from .model import Instance

@@ -25,7 +25,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from theory.statements import get_statement
+from common.files import atomic_write_json
+from theory.registry import get_statement
 
 from . import engine
 from .checks import CheckResult, check_all, default_ids
@@ -275,8 +276,6 @@ def exact_counterexample(example: Counterexample, statement_id: str) -> tuple[In
 
 def save_counterexamples(report: CheckReport, directory: str | Path) -> list[Path]:
     """Write one instance file per ID with a counterexample: ``DIRECTORY/ID.json``."""
-    from repconv.io import atomic_write_json
-
     directory = Path(directory)
     written = []
     for sid, tally in report.tallies.items():

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from repconv.io import atomic_write_json
+from common.files import atomic_write_json
 
 from .model import MDP, Instance, InvalidInstanceError, RenderingFamily
 from .numbers import format_number

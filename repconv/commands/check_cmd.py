@@ -7,7 +7,7 @@ import math
 import time
 
 from repconv.cli import CommandError
-from repconv.io import atomic_write_json, run_metadata
+from common.files import atomic_write_json, run_metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def _falsification_table(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from theory.statements import get_statement
+    from theory.registry import get_statement
     from toymdp.falsification import all_ids, run_checks, save_counterexamples
 
     if args.n < 0 or args.restarts < 0 or args.hypothesis < 0 or args.iterations < 1 or args.population < 2:

@@ -8,7 +8,7 @@ import sys
 from fractions import Fraction
 
 from repconv.cli import CommandError
-from repconv.io import atomic_write_json, run_metadata
+from common.files import atomic_write_json, run_metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from repconv.cli import CommandError
-from repconv.io import atomic_write_json, atomic_write_text, read_json, run_metadata
+from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
 
 RESULT_FILE = "estimate.json"
 REPORT_FILE = "report.md"

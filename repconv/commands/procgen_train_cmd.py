@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from repconv.cli import CommandError
-from repconv.io import atomic_write_json, run_metadata
+from common.files import atomic_write_json, run_metadata
 
 _DEVICE_HELP = "auto (CUDA when torch sees one), cpu, or cuda[:k]"
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from repconv.cli import CommandError
-from repconv.io import atomic_write_json, atomic_write_text, run_metadata
+from common.files import atomic_write_json, atomic_write_text, run_metadata
 
 
 def _list(kind, what: str):

@@ -1,4 +1,4 @@
-"""Result files: atomic writes and the provenance record every run stores with its results."""
+"""Result files: atomic writes, JSON reading and the provenance record every run stores with its results."""
 
 from __future__ import annotations
 
@@ -107,11 +107,9 @@ def _version(name: str) -> str | None:
 
 def run_metadata(config: Any = None, seed: Any = None, **extra: Any) -> dict[str, Any]:
     """Provenance of a run: config, seed, package versions, git commit, command line and time."""
-    from repconv import __version__
-
     packages = ("numpy", "scipy", "sympy", "torch", "procgen-mirror", "kornia", "matplotlib", "hypothesis")
     meta = {
-        "repconv_version": __version__,
+        "repconv_version": _version("repconv"),
         "git_commit": git_commit(),
         "command": sys.argv,
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
