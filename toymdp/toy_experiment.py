@@ -20,10 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from common.stats import mean_ci
+
 from . import engine
 from .distillation import TrainConfig, initial_weights, train
 from .evaluation import Evaluation, evaluate
-from .stats import mean_ci
 from .toy import PRESETS, ToyFamily, build_family, softmax_policy
 
 __all__ = [
