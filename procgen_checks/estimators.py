@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from theory.quantities import kl, tv
+from theory.statements import return_range
 
 from .network import ActorCritic
 from .renderers import ImageRenderer
@@ -227,4 +228,4 @@ def observed_reward_range(rollouts: list[Rollout]) -> tuple[float, float]:
 
 def eps_reward_range(r_min: float, r_max: float, gamma) -> np.ndarray:
     """Upper bound ``|A| <= span Q <= (r_max - r_min) / (1 - gamma)`` (vectorised over ``gamma``)."""
-    return (r_max - r_min) / (1.0 - np.asarray(gamma, dtype=float))
+    return return_range(r_min, r_max, np.asarray(gamma, dtype=float))
