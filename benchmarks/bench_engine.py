@@ -13,6 +13,7 @@ Usage: python benchmarks/bench_engine.py [--n 10000] [--loop-n 500] [--exact-n 1
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -44,13 +45,7 @@ def main() -> None:
 
     batch = random_instances(rng, args.n, 10, 4, 4, 12)
     results = {"n": args.n, "shape": {"S": 10, "A": 4, "K": 4, "O": 12}}
-    solvers = ["numpy"]
-    try:
-        import torch  # noqa: F401
-
-        solvers.append("torch")
-    except ImportError:
-        pass
+    solvers = ["numpy"] + (["torch"] if importlib.util.find_spec("torch") is not None else [])
     for solver in solvers:
         with engine.float_solver(solver):
             evaluate(batch[0])  # warm-up (imports)

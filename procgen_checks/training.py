@@ -35,7 +35,7 @@ from .checkpoints import save_policy, torch_save_atomic
 from .config import TrainConfig
 from .ppo import Trainer
 
-__all__ = ["RuntimeOptions", "resolve_device", "choose_torch_threads", "train", "RunStopped", "STATE_FILE"]
+__all__ = ["RuntimeOptions", "resolve_device", "choose_torch_threads", "train", "STATE_FILE"]
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
@@ -51,10 +51,6 @@ class RuntimeOptions:
     time_limit: float | None = None  # seconds from the start of the command; stop before it at an iteration boundary
     checkpoint_every: int = 10  # iterations between checkpoints
     progress: bool = True  # tqdm progress bar on stderr
-
-
-class RunStopped(Exception):
-    """Raised inside the loop when a stop was requested (signal); caught by :func:`train`."""
 
 
 def resolve_device(name: str) -> torch.device:

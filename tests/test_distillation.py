@@ -7,7 +7,7 @@ import pytest
 
 from theory.quantities import kl
 from toymdp import engine
-from toymdp.distillation import TrainConfig, initial_weights, objective, objective_and_gradients, own_return, train, visitation
+from toymdp.distillation import DistillationConfig, initial_weights, objective, objective_and_gradients, own_return, train, visitation
 from common.stats import mean_ci
 from toymdp.toy import PRESETS, build_family, softmax_policy
 
@@ -112,7 +112,7 @@ def test_training_reaches_the_optimum_on_own_renderers(optimizer, lr):
     toy = build_family()
     W1, W2 = initial_weights(toy, 0, 0.5)
     before = objective_and_gradients(toy, W1, W2, 0.0, gradients=False).J
-    W1, W2 = train(toy, W1, W2, 0.0, TrainConfig(steps=300, learning_rate=lr, optimizer=optimizer))
+    W1, W2 = train(toy, W1, W2, 0.0, DistillationConfig(steps=300, learning_rate=lr, optimizer=optimizer))
     after = objective_and_gradients(toy, W1, W2, 0.0, gradients=False).J
     optimal = np.eye(2)[list(toy.correct_actions)]
     eta_star = engine.expected_return(toy.mdp.rho0, engine.values(toy.mdp.P, toy.mdp.r, toy.mdp.gamma, optimal))

@@ -102,13 +102,13 @@ def test_measurements_use_the_peer_as_base_policy():
 
 def test_toy_help_states_the_real_defaults(capsys):
     """The defaults printed by ``repconv toy --help`` are those of the configuration dataclasses."""
-    from toymdp.distillation import TrainConfig
+    from toymdp.distillation import DistillationConfig
     from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
 
     with pytest.raises(SystemExit):
         main(["toy", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    cfg, train = ToyExperimentConfig(), TrainConfig()
+    cfg, train = ToyExperimentConfig(), DistillationConfig()
     fmt = lambda xs: ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in xs)  # noqa: E731
     for expected in (
         f"(default: {fmt(cfg.families)})", f"(default: {fmt(cfg.alphas)})", f"(default: {cfg.seeds})",

@@ -40,7 +40,7 @@ from . import engine
 from .toy import ToyFamily, softmax_policy
 
 __all__ = [
-    "TrainConfig",
+    "DistillationConfig",
     "OwnReturn",
     "Objective",
     "own_return",
@@ -53,7 +53,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class DistillationConfig:
     """Optimisation settings for :func:`train`."""
 
     steps: int = 400  #: gradient steps
@@ -64,15 +64,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1:
-            raise ValueError(f"TrainConfig.steps is {self.steps}, expected >= 1")
+            raise ValueError(f"DistillationConfig.steps is {self.steps}, expected >= 1")
         if self.learning_rate <= 0:
-            raise ValueError(f"TrainConfig.learning_rate is {self.learning_rate}, expected > 0")
+            raise ValueError(f"DistillationConfig.learning_rate is {self.learning_rate}, expected > 0")
         if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"TrainConfig.optimizer is {self.optimizer!r}, expected 'adam' or 'sgd'")
+            raise ValueError(f"DistillationConfig.optimizer is {self.optimizer!r}, expected 'adam' or 'sgd'")
         if self.init_scale < 0:
-            raise ValueError(f"TrainConfig.init_scale is {self.init_scale}, expected >= 0")
+            raise ValueError(f"DistillationConfig.init_scale is {self.init_scale}, expected >= 0")
         if self.eval_every < 1:
-            raise ValueError(f"TrainConfig.eval_every is {self.eval_every}, expected >= 1")
+            raise ValueError(f"DistillationConfig.eval_every is {self.eval_every}, expected >= 1")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,7 +211,7 @@ def train(
     W1: np.ndarray,
     W2: np.ndarray,
     alpha: Any,
-    config: TrainConfig,
+    config: DistillationConfig,
     *,
     record: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     progress: Callable[[int], None] | None = None,

@@ -2,7 +2,8 @@
 
 :func:`evaluate` is the single place where the rendering-level quantities (``eta_f``, ``eta_test``,
 ``R``, ``D_train``, ``alpha_f``, ``eps_f``, ``L``) are assembled from the engine's state-policy
-functions; the CLI, the statements and the toy example all read them from here.
+functions; ``repconv eval``, the statement checks (:mod:`toymdp.statement_terms`) and the toy example all read
+them from here.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ rounded instance still fails exactly.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,11 +240,12 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
 
     start = time.perf_counter()
     if hypothesis_examples > 0:
-        try:
-            from .hypothesis_search import hypothesis_search
-        except ImportError:
+        # hypothesis is a test extra, not a core dependency; any other import error must surface
+        if importlib.util.find_spec("hypothesis") is None:
             notes.append("hypothesis is not installed: the hypothesis search was skipped")
         else:
+            from .hypothesis_search import hypothesis_search
+
             hypothesis_search(ids, hypothesis_examples, tallies, exact=exact, seed=seed, progress=progress)
 
     config = dict(n=n, exact=exact, seed=seed, ids=ids, batch_size=batch_size, max_redecide=max_redecide,

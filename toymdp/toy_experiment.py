@@ -24,7 +24,8 @@ from common.stats import mean_ci
 from theory.statements import smallest_return
 
 from . import engine
-from .distillation import TrainConfig, initial_weights, train
+from .checks import check_statement
+from .distillation import DistillationConfig, initial_weights, train
 from .evaluation import Evaluation, evaluate
 from .toy import PRESETS, ToyFamily, build_family, softmax_policy
 
@@ -74,7 +75,7 @@ class ToyExperimentConfig:
     alphas: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)  #: distillation weights; 0 = independent
     seeds: int = 20  #: seeds (initialisations), paired across alphas
     first_seed: int = 0
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: DistillationConfig = field(default_factory=DistillationConfig)
     statements: tuple[str, ...] = ("C1", "G1", "G1.test", "G1r", "T1")  #: decided along training
     gammas: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99)  #: bounds against gamma
     search: SearchConfig | None = field(default_factory=SearchConfig)  #: None skips the tightest-instance search
@@ -130,8 +131,6 @@ def statement_record(statement_id: str, evaluation: Evaluation, batch: tuple[int
     lhs, rhs, tightness and vacuity. Index ``i`` of the agent axis is agent ``i``'s statement: as
     ``pi~`` (C1, T1) or, for :data:`ABOUT_BASE_POLICY`, as ``pi``.
     """
-    from .checks import check_statement  # the theory layer
-
     res = check_statement(statement_id, evaluation)
     fields = {name: np.asarray(getattr(res, name)) for name in ("lhs", "rhs", "slack", "holds", "tightness", "vacuous")}
     if res.trailing_axes:  # per renderer: a trailing K axis
@@ -334,7 +333,6 @@ def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None]
     whose denominator is near round-off cannot inflate the result. For a per-renderer statement (T1)
     the ratio of an instance is its largest over renderers.
     """
-    from .checks import check_statement
     from .instance_io import instance_to_dict
     from .search import optimise
 

@@ -108,6 +108,7 @@ def _require_procgen_extra(command: str) -> None:
 def run_estimate_cmd(args: argparse.Namespace) -> int:
     _require_procgen_extra("procgen estimate")
     cfg = _config(args)
+    from procgen_checks.bounds import bounds_for_records
     from procgen_checks.checkpoints import load_policy
     from procgen_checks.estimate import run_estimate
 
@@ -116,10 +117,9 @@ def run_estimate_cmd(args: argparse.Namespace) -> int:
             load_policy(path)
         except (FileNotFoundError, ValueError) as err:
             raise CommandError(str(err)) from None
-    bounds = _bounds_function()
     t0 = time.perf_counter()
     try:
-        result = run_estimate(args.checkpoints, cfg, progress=not args.no_progress, bounds=bounds,
+        result = run_estimate(args.checkpoints, cfg, progress=not args.no_progress, bounds=bounds_for_records,
                               evaluations=args.evaluation)
     except (FileNotFoundError, ValueError) as err:
         raise CommandError(str(err)) from None
@@ -133,15 +133,6 @@ def run_estimate_cmd(args: argparse.Namespace) -> int:
         for name, paths in write_all(result, out).items():
             print(f"wrote {paths[0]} (+ .pdf)")
     return 0
-
-
-def _bounds_function():
-    """The bound evaluation of :mod:`procgen_checks.bounds` when the theory layer provides it, else None."""
-    try:
-        from procgen_checks.bounds import bounds_for_records
-    except ImportError:  # the theory layer's statements are not installed
-        return None
-    return bounds_for_records
 
 
 # ----------------------------------------------------------------------------------------------- report

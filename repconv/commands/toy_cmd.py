@@ -62,14 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace):
     """The experiment configuration from the command line (defaults from the dataclasses)."""
-    from toymdp.distillation import TrainConfig
+    from toymdp.distillation import DistillationConfig
     from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
 
     def given(**kw):
         return {k: v for k, v in kw.items() if v is not None}
 
     try:
-        train = TrainConfig(**given(steps=args.steps, learning_rate=args.learning_rate,
+        train = DistillationConfig(**given(steps=args.steps, learning_rate=args.learning_rate,
                                     optimizer=args.optimizer, eval_every=args.eval_every))
         search = None if args.no_search else SearchConfig(**given(num_states=args.search_sizes, restarts=args.search_restarts))
         config = ToyExperimentConfig(**given(families=args.families, alphas=args.alphas, seeds=args.seeds,
