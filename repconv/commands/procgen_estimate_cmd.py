@@ -102,7 +102,7 @@ def _require_procgen_extra(command: str) -> None:
     missing = [m for m in ("torch", "procgen", "kornia", "tqdm") if importlib.util.find_spec(m) is None]
     if missing:
         raise CommandError(f"{command} needs the procgen extra (missing: {', '.join(missing)}); "
-                           "install it with: pip install \"torch==2.13.0\" -e \".[procgen]\"")
+                           "install it with: pip install -c constraints.txt -e \".[procgen]\"")
 
 
 def run_estimate_cmd(args: argparse.Namespace) -> int:
