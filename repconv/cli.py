@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command line only writes figure files, so it picks matplotlib's file backend (unless the user chose one);
+    # the plotting modules leave the backend alone, so that notebooks keep their inline figures.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         result = args.func(args)
     except CommandError as err:

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = ["tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "write_all", "FIGURES"]
 

@@ -24,10 +24,7 @@ _CURVE_PANELS = (
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # imported on first use: reading results and tables needs no matplotlib
 
     return plt
 
