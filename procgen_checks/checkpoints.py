@@ -70,7 +70,7 @@ def load_torch_file(path: str | Path, what: str, map_location: str | torch.devic
     if path.is_dir():
         raise CheckpointMismatchError(f"{path}: is a directory, expected a {what} file")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file ({what})")
+        raise FileNotFoundError(f"{path}: no such {what}")
     if path.stat().st_size == 0:
         raise CheckpointMismatchError(f"{path}: empty file (0 bytes), expected a {what}")
     try:
