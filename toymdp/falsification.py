@@ -8,7 +8,7 @@ part and variant:
 * **optimiser**: for each ID, :func:`toymdp.search.optimise` maximises the tightness ratio (a ratio
   above 1 is a violation; PDL, which has none, minimises its slack) over a few small shapes;
 * **hypothesis**: the strategies of :mod:`toymdp.strategies` (edge cases included) with hypothesis'
-  targeted search pushing every ID towards a violation (skipped when hypothesis is not installed).
+  targeted search pushing every ID towards a violation.
 
 A counterexample is an instance on which a statement fails when decided exactly. For each ID the
 smallest one found (fewest states, renderers, observations, then most negative slack) is kept and can
@@ -18,7 +18,6 @@ rounded instance still fails exactly.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from theory.registry import get_statement
 from . import engine
 from .checks import CheckResult, check_all, default_ids
 from .evaluation import evaluate
+from .hypothesis_search import hypothesis_search
 from .instance_io import instance_to_dict
 from .model import Instance
 from .numbers import format_number
@@ -240,13 +240,7 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
 
     start = time.perf_counter()
     if hypothesis_examples > 0:
-        # hypothesis is a test extra, not a core dependency; any other import error must surface
-        if importlib.util.find_spec("hypothesis") is None:
-            notes.append("hypothesis is not installed: the hypothesis search was skipped")
-        else:
-            from .hypothesis_search import hypothesis_search
-
-            hypothesis_search(ids, hypothesis_examples, tallies, exact=exact, seed=seed, progress=progress)
+        hypothesis_search(ids, hypothesis_examples, tallies, exact=exact, seed=seed, progress=progress)
 
     config = dict(n=n, exact=exact, seed=seed, ids=ids, batch_size=batch_size, max_redecide=max_redecide,
                   optimiser=dict(shapes=[list(s) for s in OPTIMISER_SHAPES[:restarts]], iterations=iterations, population=population),
