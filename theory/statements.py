@@ -333,7 +333,9 @@ class Statement:
         elif any(isinstance(x, np.ndarray) for x in out):
             shape = np.broadcast_shapes(*[np.shape(x) for x in out])
             out = [_broadcast_object(x, shape) for x in out]
-        return StatementEvaluation(*out[:6], trivial=out[6] if self.trivial is not None else None)
+        lhs, rhs, slack, scale, numerator, denominator = out[:6]
+        return StatementEvaluation(lhs, rhs, slack, scale, numerator, denominator,
+                                   trivial=out[6] if self.trivial is not None else None)
 
     def numeric(self, **values: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(lhs, rhs)`` in float64, vectorised over numpy arrays that broadcast together."""

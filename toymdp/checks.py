@@ -332,7 +332,9 @@ def check_all(
 
 def _index(result: CheckResult, n: int) -> CheckResult:
     """Instance ``n`` of a batched result."""
-    pick = lambda x: None if x is None else x[n]  # noqa: E731
+    def pick(x: Any) -> Any:
+        return None if x is None else x[n]
+
     return CheckResult(result.statement_id, *(pick(getattr(result, f)) for f in
                        ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "exact", "pair")))
 

@@ -163,8 +163,8 @@ def objective_and_gradients(
             kl_o = (me * log_ratio).sum(axis=-1, keepdims=True)
             g = g + a * d[j][..., None] * me * (log_ratio - kl_o)
             grad_z.append(0.5 * g)
-        grads = tuple(np.einsum("od,...oa->...da", Phi, g) for g in grad_z)  # type: ignore[assignment]
-    return Objective(total, (own[0].J, own[1].J), KLs, grads)  # type: ignore[arg-type]
+        grads = tuple(np.einsum("od,...oa->...da", Phi, g) for g in grad_z)
+    return Objective(total, (own[0].J, own[1].J), KLs, grads)
 
 
 def objective(toy: ToyFamily, W1: np.ndarray, W2: np.ndarray, alpha: Any, *, visitation=None) -> np.ndarray:

@@ -170,6 +170,11 @@ def _kind(sid: str) -> str:
     return "variant" if s.provenance == "variant" else ("part" if s.parent else "statement")
 
 
+def _always(instance: Instance) -> Callable[[int], Instance]:
+    """The example getter of a tally for one found instance (every index gives it)."""
+    return lambda i: instance
+
+
 def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
     from tqdm.auto import tqdm
 
@@ -233,7 +238,7 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
                     found = optimise(sid, objective, S, A, K, O, restarts=1, rng=rng, iterations=iterations, population=population)
                 except ValueError:  # the statement needs a held-out renderer (K = 1 has none)
                     continue
-                tallies[sid].record("optimiser", found.result, lambda i, inst=found.instance: inst, random=False)
+                tallies[sid].record("optimiser", found.result, _always(found.instance), random=False)
                 tallies[sid].searched["optimiser"] += found.evaluations - 1
 
     seconds["optimiser"] = time.perf_counter() - start

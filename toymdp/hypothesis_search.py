@@ -33,7 +33,7 @@ def _deterministic_base(draw, sizes: dict) -> Instance:
 
 def edge_case_instances(*, exact: bool = False) -> st.SearchStrategy:
     """Generic instances and every edge case of the property tests, in one strategy."""
-    sizes = dict(num_states=st.integers(1, 4), num_actions=st.integers(1, 3), num_observations=st.integers(1, 4),
+    sizes: dict[str, Any] = dict(num_states=st.integers(1, 4), num_actions=st.integers(1, 3), num_observations=st.integers(1, 4),
                  num_renderers=st.integers(1, 3), exact=exact)
     return st.one_of(
         _deterministic_base(sizes),

@@ -78,7 +78,8 @@ def random_batch(rng: np.random.Generator, case: str, batch: int, *, exact: bool
     A = int(rng.integers(2, 4))
     K = 1 if case == "single_renderer" else int(rng.integers(2, 5))
     O = int(rng.integers(2, 6))
-    gamma = {"long_horizon": (0.9, 0.99), "myopic": 0.0}.get(case, (0.0, 0.99))
+    gammas: dict[str, float | tuple[float, float]] = {"long_horizon": (0.9, 0.99), "myopic": 0.0}
+    gamma = gammas.get(case, (0.0, 0.99))
     sparsity = 0.7 if case in ("sparse", "deterministic_base") else 0.3
     det = 1.0 if case == "deterministic" else 0.5
     inst = random_instances(rng, batch, S, A, K, O, gamma=gamma, exact=exact, sparsity=sparsity,
@@ -244,6 +245,7 @@ def _optimise(statement_id, objective, num_states, num_actions, num_renderers, n
                 step = max(step * 0.8, 0.02)
         if best_theta is None or cur_val < best_val:  # the objective may be undefined (inf) everywhere
             best_val, best_theta = cur_val, cur
+    assert best_theta is not None  # every restart runs at least once
     single = {k: v[None] for k, v in best_theta.items()}
     inst = _build(single, T, prune, gamma, rewards)[0]
     result = check_statement(statement_id, evaluate(inst))
