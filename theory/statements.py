@@ -27,10 +27,11 @@ float64 batch) and estimated from samples by ``procgen_checks``; this module kno
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -379,7 +380,7 @@ class Statement:
             rhs = f"{tex(self.first_order)} - {tex(self.penalty)}"
         return f"{tex(self.lhs)} {_RELATIONS[self.relation]} {rhs}"
 
-    def substitute(self, id: str, substitutions: Mapping[sp.Expr, sp.Expr], **changes: Any) -> "Statement":
+    def substitute(self, id: str, substitutions: Mapping[sp.Expr, sp.Expr], **changes: Any) -> Statement:
         """A new statement with ``substitutions`` applied to every expression (metadata from ``changes``)."""
         sub = lambda e: None if e is None else sp.sympify(e).subs(dict(substitutions), simultaneous=True)  # noqa: E731
         return replace(

@@ -24,8 +24,9 @@ In C1, T1 and T1c the base policy is ``instance.pi`` and the new policy ``instan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -260,7 +261,7 @@ class _Pending:
         trailing = 1 if _reduction(self.stmt) in ("none_f", "worst_base") else 0
         return s.min(axis=-1) if trailing else s
 
-    def patch(self, idx: tuple[int, ...], exact: "CheckResult") -> None:
+    def patch(self, idx: tuple[int, ...], exact: CheckResult) -> None:
         for name in ("lhs", "rhs", "slack"):
             self.arrays[name][idx] = np.asarray(getattr(exact, name), dtype=float)
         t = np.asarray(exact.tightness, dtype=object)

@@ -29,8 +29,9 @@ term, ``d KL(p || q) / dz_q = q - p`` and ``d KL(p || q) / dz_p = p * (log p - l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 

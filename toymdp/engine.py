@@ -26,9 +26,9 @@ policy :math:`\sigma` (an ``S x A`` matrix):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import Iterator
 
 import numpy as np
 from sympy import QQ

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings, target
+from hypothesis import HealthCheck, Phase, given, settings, target
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from .checks import check_all
 from .evaluation import evaluate
-from .search import objective_values
 from .model import Instance
+from .search import objective_values
 from .strategies import instances, observation_policies
 
 __all__ = ["edge_case_instances", "hypothesis_search"]

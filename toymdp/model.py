@@ -20,9 +20,10 @@ exact rows must sum to exactly 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -165,7 +166,7 @@ class MDP:
     def num_actions(self) -> int:
         return self.P.shape[-2]
 
-    def to_exact(self, max_denominator: int | None = None) -> "MDP":
+    def to_exact(self, max_denominator: int | None = None) -> MDP:
         """Exact copy; stochastic rows are converted by :func:`~toymdp.numbers.to_exact_stochastic`."""
         if self.exact:
             return self
@@ -175,7 +176,7 @@ class MDP:
         return MDP(to_exact_stochastic(self.P, max_denominator), to_exact(self.r, max_denominator),
                    to_exact_stochastic(self.rho0, max_denominator), gamma, exact=True)
 
-    def to_float(self) -> "MDP":
+    def to_float(self) -> MDP:
         return MDP(to_float(self.P), to_float(self.r), to_float(self.rho0), to_float(np.asarray(self.gamma)), exact=False) if self.exact else self
 
 
@@ -235,13 +236,13 @@ class RenderingFamily:
     def num_observations(self) -> int:
         return self.renderers.shape[-1]
 
-    def to_exact(self, max_denominator: int | None = None) -> "RenderingFamily":
+    def to_exact(self, max_denominator: int | None = None) -> RenderingFamily:
         if self.exact:
             return self
         return RenderingFamily(to_exact_stochastic(self.renderers, max_denominator), to_exact_stochastic(self.test_weights, max_denominator),
                                self.train, to_exact_stochastic(self.train_weights, max_denominator), exact=True)
 
-    def to_float(self) -> "RenderingFamily":
+    def to_float(self) -> RenderingFamily:
         return RenderingFamily(to_float(self.renderers), to_float(self.test_weights), self.train, to_float(self.train_weights), exact=False) if self.exact else self
 
 
@@ -288,7 +289,7 @@ class Instance:
     def batch_shape(self) -> tuple[int, ...]:
         return self.mdp.batch_shape
 
-    def to_exact(self, max_denominator: int | None = None) -> "Instance":
+    def to_exact(self, max_denominator: int | None = None) -> Instance:
         """The exact instance nearest to this float one.
 
         Every float is converted exactly (or, with ``max_denominator``, rounded to a fraction with a
@@ -301,7 +302,7 @@ class Instance:
         return Instance(self.mdp.to_exact(max_denominator), self.family.to_exact(max_denominator),
                         to_exact_stochastic(self.pi, max_denominator), to_exact_stochastic(self.pi_tilde, max_denominator))
 
-    def to_float(self) -> "Instance":
+    def to_float(self) -> Instance:
         if not self.exact:
             return self
         return Instance(self.mdp.to_float(), self.family.to_float(), to_float(self.pi), to_float(self.pi_tilde))
@@ -311,7 +312,7 @@ class Instance:
             raise TypeError("a single (unbatched) Instance has no length")
         return self.batch_shape[0]
 
-    def __getitem__(self, i: int) -> "Instance":
+    def __getitem__(self, i: int) -> Instance:
         """The ``i``-th instance of a batch (one leading batch axis)."""
         if not self.batch_shape:
             raise TypeError("a single (unbatched) Instance cannot be indexed")
@@ -325,7 +326,7 @@ class Instance:
         )
 
     @staticmethod
-    def stack(instances: Sequence["Instance"]) -> "Instance":
+    def stack(instances: Sequence[Instance]) -> Instance:
         """Stack single instances of one shape (and one training subset) into a batch."""
         if not instances:
             raise InvalidInstanceError("Instance.stack: no instances given")

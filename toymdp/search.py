@@ -15,8 +15,8 @@ optimiser reaches deterministic rows and unreachable states, which softmax alone
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from scipy.special import softmax

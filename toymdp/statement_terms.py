@@ -44,7 +44,7 @@ class StatementTerms:
     batch_shape: tuple[int, ...]
     num_renderers: int
 
-    def subset(self, rows: list[int]) -> "StatementTerms":
+    def subset(self, rows: list[int]) -> StatementTerms:
         """The terms of the instances ``rows`` of a batch with one axis."""
         if len(self.batch_shape) != 1:
             raise ValueError(f"subset needs a batch with one axis, this one has shape {self.batch_shape}")

@@ -112,7 +112,7 @@ class ToyFamilyConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ToyFamilyConfig":
+    def from_json(cls, data: dict[str, Any]) -> ToyFamilyConfig:
         data = dict(data)
         if data.get("correct_actions") is not None:
             data["correct_actions"] = tuple(data["correct_actions"])

@@ -15,8 +15,9 @@ so ``D_train`` is the divergence between the two agents. The statements are deci
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
