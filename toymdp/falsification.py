@@ -288,7 +288,10 @@ def save_counterexamples(report: CheckReport, directory: str | Path) -> list[Pat
             continue
         inst, result = found
         worst = int(np.argmin(np.atleast_1d(result.slack))) if result.trailing_axes else None
-        pick = lambda x: np.asarray(x)[worst] if worst is not None else np.asarray(x)[()]  # noqa: E731
+
+        def pick(x: Any, worst: int | None = worst) -> Any:
+            return np.asarray(x)[worst] if worst is not None else np.asarray(x)[()]
+
         data = instance_to_dict(inst)
         data["note"] = f"counterexample to {sid}: {get_statement(sid).reading}"
         data["counterexample"] = {

@@ -262,8 +262,8 @@ class Instance:
         mdp, fam = self.mdp, self.family
         if mdp.exact != fam.exact:
             raise InvalidInstanceError(
-                "Instance mixes exact and float parts (MDP exact=%s, family exact=%s); convert with "
-                ".to_exact() or .to_float()" % (mdp.exact, fam.exact)
+                f"Instance mixes exact and float parts (MDP exact={mdp.exact}, family exact={fam.exact}); convert with "
+                ".to_exact() or .to_float()"
             )
         if fam.batch_shape != mdp.batch_shape:
             raise InvalidInstanceError(
