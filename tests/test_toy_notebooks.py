@@ -80,6 +80,11 @@ def _rendering_mdp_by_hand(text: str) -> None:
                  "D_train by hand: 1/4 | evaluate: 1/4", "eps(pi) by hand: 1 | evaluate: 1",
                  "rhs by hand = 1/16, rhs checked = 1/16", "rhs by hand = 7/32, rhs checked = 7/32",
                  "T1 holds: True | vacuous: [False, False]", "rhs = -255/64", "C1 holds: True | vacuous: True",
+                 "j=0, k=1: |eta_j - eta_k| = 1/4, G1v rhs by hand = 1/4",
+                 "j=1, k=0: |eta_j - eta_k| = 1/4, G1v rhs by hand = 1/4",
+                 "G1v checked: lhs = 1/4  rhs = 1/4  holds: True | attained: True",
+                 "G1: lhs = 1/4, rhs = 1, holds: True", "G1vr: lhs = 1/4, rhs = 1/2, holds: True",
+                 "C1v: lhs = 1/2, rhs = 13/64, holds: True, vacuous: False",
                  "property test passed on 40 exact instances"):
         assert line in text, line
 
