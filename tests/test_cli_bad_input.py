@@ -194,3 +194,23 @@ def test_eval_large_instances_skip_the_exact_redecision_and_say_so(tmp_path, cap
         e["exact"] for entry in record["statements"].values() for e in (entry if isinstance(entry, list) else [entry]))
     assert main(["eval", str(EXAMPLE), "--no-exact-redecide", "--json", str(out)]) == 0
     assert "near ties are float-decided (--no-exact-redecide)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- durable renames
+def test_atomic_writes_fsync_the_file_then_its_folder(tmp_path, monkeypatch):
+    import os
+
+    from common.files import atomic_write_text
+
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    target = tmp_path / "run" / "config.json"
+    atomic_write_text(target, "{}")
+    # The data first (the temporary file, renamed since: same inode as the result), then the folder holding the rename.
+    assert synced == [target.stat().st_ino, target.parent.stat().st_ino]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import textwrap
 import time
 
@@ -34,8 +35,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
             "Writes DIR/config.json, DIR/log.csv and DIR/log.jsonl (one row per iteration), DIR/state.pt "
             "(everything needed to resume) and DIR/policy_agent1.pt (and policy_agent2.pt for MDPO). "
             "Start from a preset (below); any hyperparameter can be overridden. "
-            "A run stops cleanly (checkpoint written) at --time-limit, on SIGTERM or on Ctrl-C; "
-            "`--resume DIR` continues it exactly.", width=100,
+            "A run stops cleanly (checkpoint written) at --time-limit (exit status 0), on SIGTERM (exit status 143) "
+            "or on Ctrl-C (130); `--resume DIR` continues it exactly.", width=100,
         ),
     )
     p.add_argument("--game", help="Procgen game (e.g. coinrun, starpilot)")
@@ -95,6 +96,10 @@ def run_train(args: argparse.Namespace) -> int:
           f"{summary['env_steps']} env steps per agent; run directory {summary['run_dir']}")
     if summary["status"] != "finished":
         print(f"continue with: repconv procgen train --resume {summary['run_dir']}")
+    if summary.get("signal"):
+        # The shell's convention (128 + signal number: 130 for Ctrl-C, 143 for SIGTERM), so that a script can tell
+        # a run stopped from outside, checkpoint written, from a finished one (0) and from a failure (1, 2).
+        return 128 + signal.Signals[summary["signal"]].value
     return 0
 
 
