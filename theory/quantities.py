@@ -23,9 +23,7 @@ def tv(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     p = np.asarray(p)
     q = np.asarray(q)
     if p.shape[-1:] != q.shape[-1:]:
-        raise ValueError(
-            f"tv: action axes differ: p has {p.shape[-1]} actions, q has {q.shape[-1]} (last axis)"
-        )
+        raise ValueError(f"tv: action axes differ: p has {p.shape[-1]} actions, q has {q.shape[-1]} (last axis)")
     return np.abs(p - q).sum(axis=-1) / 2
 
 

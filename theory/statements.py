@@ -96,14 +96,21 @@ r_max = _quantity("r_max", r"r_{\max}", "largest reward max_{s,a} r[s,a]")
 # One renderer f, base policy pi and new policy pi~ (T1, T1c, PDL, L1).
 eta_base = _quantity("eta_base", r"\eta_f(\pi)", "return of pi under renderer f")
 eta_new = _quantity("eta_new", r"\eta_f(\tilde\pi)", "return of pi~ under renderer f")
-pdl_sum = _quantity("pdl_sum", r"\sum_s \rho_{\tilde\pi_f}(s) \sum_a \tilde\pi_f(s,a) A_{\pi_f}(s,a)",
-                    "the new policy's visitation times the base policy's advantage of the new policy's actions")
+pdl_sum = _quantity(
+    "pdl_sum",
+    r"\sum_s \rho_{\tilde\pi_f}(s) \sum_a \tilde\pi_f(s,a) A_{\pi_f}(s,a)",
+    "the new policy's visitation times the base policy's advantage of the new policy's actions",
+)
 L = _quantity("L", r"L_{\pi_f}(\tilde\pi_f)", "TRPO's first-order surrogate of pi~_f around pi_f")
 eps_f = _quantity("eps_f", r"\epsilon_f(\pi)", "max_{s,a} |A_{pi_f}(s,a)|, over all states", **_NN)
 alpha = _quantity("alpha", r"\alpha_f", "alpha_f(pi, pi~) = max_s TV(pi_f[s], pi~_f[s]), over all states", **_NN)
 epst = _quantity("epst", r"\tilde\epsilon_f", "max_s |sum_a pi~_f[s,a] A_{pi_f}[s,a]| (CPO's epsilon)", **_NN)
-tv_visits = _quantity("tv_visits", r"\sum_s \rho_{\pi_f}(s)\, \mathrm{TV}(\pi_f(s), \tilde\pi_f(s))",
-                      "the base policy's unnormalised visitation times the per-state TV to the new policy", **_NN)
+tv_visits = _quantity(
+    "tv_visits",
+    r"\sum_s \rho_{\pi_f}(s)\, \mathrm{TV}(\pi_f(s), \tilde\pi_f(s))",
+    "the base policy's unnormalised visitation times the per-state TV to the new policy",
+    **_NN,
+)
 
 # The whole family (L1, C1, G1, G2).
 R_pi = _quantity("R_pi", r"R(\pi)", "robustness term max_s max_{j,k} TV(pi_{f_j}[s], pi_{f_k}[s])", **_NN)
@@ -118,27 +125,44 @@ eta_train = _quantity("eta_train", r"\eta_{\mathrm{train}}(\pi)", "sum_{k in T} 
 # Two renderers j, k of one policy pi (G1, G1r, G2).
 eta_j = _quantity("eta_j", r"\eta_{f_j}(\pi)", "return of pi under renderer j")
 eta_k = _quantity("eta_k", r"\eta_{f_k}(\pi)", "return of pi under renderer k")
-span_Q = _quantity("span_Q", r"\max_s \operatorname{span}_a Q_{\pi_{f_k}}(s, \cdot)",
-                   "max_s (max_a Q_{pi_{f_k}}[s,a] - min_a Q_{pi_{f_k}}[s,a]), over all states", **_NN)
+span_Q = _quantity(
+    "span_Q",
+    r"\max_s \operatorname{span}_a Q_{\pi_{f_k}}(s, \cdot)",
+    "max_s (max_a Q_{pi_{f_k}}[s,a] - min_a Q_{pi_{f_k}}[s,a]), over all states",
+    **_NN,
+)
 L_cross = _quantity("L_cross", r"L_{\pi_{f_k}}(\pi_{f_j})", "surrogate of pi_{f_j} around pi_{f_k}")
 eps_k = _quantity("eps_k", r"\epsilon_{f_k}(\pi)", "max_{s,a} |A_{pi_{f_k}}(s,a)|", **_NN)
 
 # Visitation-weighted robustness (G1v, G1vr, C1v): expectations under a discounted visitation, which
 # on-policy samples estimate without bias, instead of maxima over all states.
 tv_span_visits = _quantity(
-    "tv_span_visits", r"\sum_s \rho_{\pi_{f_j}}(s)\, \mathrm{TV}(\pi_{f_j}(s), \pi_{f_k}(s))\, \operatorname{span}_a Q_{\pi_{f_k}}(s, \cdot)",
-    "sum_s rho_{pi_{f_j}}[s] TV(pi_{f_j}[s], pi_{f_k}[s]) span_a Q_{pi_{f_k}}[s, .]", **_NN)
-Rv_jk = _quantity("Rv_jk", r"R^v_{jk}(\pi)",
-                  "(1-gamma) sum_s rho_{pi_{f_j}}[s] TV(pi_{f_j}[s], pi_{f_k}[s]): expected per-state TV under the "
-                  "normalised discounted visitation of pi acting under f_j, in [0, 1]", **_NN)
+    "tv_span_visits",
+    r"\sum_s \rho_{\pi_{f_j}}(s)\, \mathrm{TV}(\pi_{f_j}(s), \pi_{f_k}(s))\, \operatorname{span}_a Q_{\pi_{f_k}}(s, \cdot)",
+    "sum_s rho_{pi_{f_j}}[s] TV(pi_{f_j}[s], pi_{f_k}[s]) span_a Q_{pi_{f_k}}[s, .]",
+    **_NN,
+)
+Rv_jk = _quantity(
+    "Rv_jk",
+    r"R^v_{jk}(\pi)",
+    "(1-gamma) sum_s rho_{pi_{f_j}}[s] TV(pi_{f_j}[s], pi_{f_k}[s]): expected per-state TV under the "
+    "normalised discounted visitation of pi acting under f_j, in [0, 1]",
+    **_NN,
+)
 Rv_f = _quantity("Rv_f", r"R^v_f(\pi)", "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi_f[s], pi_t[s])", **_NN)
-Rv_f_new = _quantity("Rv_f_new", r"R^v_f(\tilde\pi)",
-                     "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi~_f[s], pi~_t[s]) (the base policy's visitation)", **_NN)
+Rv_f_new = _quantity(
+    "Rv_f_new",
+    r"R^v_f(\tilde\pi)",
+    "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi~_f[s], pi~_t[s]) (the base policy's visitation)",
+    **_NN,
+)
 Dv_f = _quantity("Dv_f", r"D^v_f", "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi_t[s], pi~_t[s])", **_NN)
 penalty_v_avg = _quantity(
     "penalty_v_avg",
     r"\sum_k p_k \frac{2 \gamma \tilde\epsilon_{f_k} \left(R^v_{f_k}(\pi) + R^v_{f_k}(\tilde\pi) + D^v_{f_k}\right)}{(1-\gamma)^2}",
-    "sum_f p_f times C1v.f's penalty 2 gamma epst_f (Rv_f(pi) + Rv_f(pi~) + Dv_f) / (1-gamma)^2", **_NN)
+    "sum_f p_f times C1v.f's penalty 2 gamma epst_f (Rv_f(pi) + Rv_f(pi~) + Dv_f) / (1-gamma)^2",
+    **_NN,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,8 +183,10 @@ SMALLEST_RETURN = r_min / (1 - gamma)
 #: ``r_max / (1 - gamma)``: the largest possible return.
 LARGEST_RETURN = r_max / (1 - gamma)
 
-_RETURN_BOUNDS = {name: sp.lambdify((r_min, r_max, gamma), expr, modules="numpy")
-                  for name, expr in (("smallest", SMALLEST_RETURN), ("largest", LARGEST_RETURN), ("range", RETURN_RANGE))}
+_RETURN_BOUNDS = {
+    name: sp.lambdify((r_min, r_max, gamma), expr, modules="numpy")
+    for name, expr in (("smallest", SMALLEST_RETURN), ("largest", LARGEST_RETURN), ("range", RETURN_RANGE))
+}
 
 
 def smallest_return(r_min_: Any, gamma_: Any) -> Any:
@@ -335,8 +361,9 @@ class Statement:
             shape = np.broadcast_shapes(*[np.shape(x) for x in out])
             out = [_broadcast_object(x, shape) for x in out]
         lhs, rhs, slack, scale, numerator, denominator = out[:6]
-        return StatementEvaluation(lhs, rhs, slack, scale, numerator, denominator,
-                                   trivial=out[6] if self.trivial is not None else None)
+        return StatementEvaluation(
+            lhs, rhs, slack, scale, numerator, denominator, trivial=out[6] if self.trivial is not None else None
+        )
 
     def numeric(self, **values: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(lhs, rhs)`` in float64, vectorised over numpy arrays that broadcast together."""
@@ -354,7 +381,11 @@ class Statement:
     def tightness(self, *, exact: bool = False, **values: Any) -> Any:
         """The tightness ratio; NaN (float) or ``None`` (exact) where its denominator is 0."""
         ev = self.evaluate(values, exact=exact)
-        return tightness_ratio(ev.tightness_numerator, ev.tightness_denominator, exact=exact) if self.tightness_expression else None
+        return (
+            tightness_ratio(ev.tightness_numerator, ev.tightness_denominator, exact=exact)
+            if self.tightness_expression
+            else None
+        )
 
     # ---- text ------------------------------------------------------------------------------
 
@@ -363,8 +394,10 @@ class Statement:
         if self.penalty is None:
             raise ValueError(f"{self.id} has no penalty")
         namespace = {"Fraction": Fraction, "abs": _exact_abs}
-        return (sp.lambdify(self.symbols, self.penalty, modules="numpy"),
-                sp.lambdify(self.symbols, self.penalty, modules=[namespace], printer=_ExactPrinter))
+        return (
+            sp.lambdify(self.symbols, self.penalty, modules="numpy"),
+            sp.lambdify(self.symbols, self.penalty, modules=[namespace], printer=_ExactPrinter),
+        )
 
     def penalty_value(self, values: Mapping[str, Any], *, exact: bool) -> Any:
         """The penalty on ``values`` (name -> number or array), float or exact, for statements built from it."""
@@ -384,8 +417,15 @@ class Statement:
         """A new statement with ``substitutions`` applied to every expression (metadata from ``changes``)."""
         sub = lambda e: None if e is None else sp.sympify(e).subs(dict(substitutions), simultaneous=True)  # noqa: E731
         return replace(
-            self, id=id, lhs=sub(self.lhs), rhs=sub(self.rhs), first_order=sub(self.first_order),
-            penalty=sub(self.penalty), trivial=sub(self.trivial), parts=(), **changes,
+            self,
+            id=id,
+            lhs=sub(self.lhs),
+            rhs=sub(self.rhs),
+            first_order=sub(self.first_order),
+            penalty=sub(self.penalty),
+            trivial=sub(self.trivial),
+            parts=(),
+            **changes,
         )
 
     def __repr__(self) -> str:
@@ -398,7 +438,9 @@ def _as_fraction(x: Any) -> Any:
             raise TypeError("exact evaluation needs fractions (object arrays), got a float array")
         if all(type(v) is Fraction for v in x.reshape(-1).tolist()):
             return x
-        return np.vectorize(lambda v: v if isinstance(v, sp.Basic) else Fraction(v), otypes=[object])(x) if x.size else x
+        return (
+            np.vectorize(lambda v: v if isinstance(v, sp.Basic) else Fraction(v), otypes=[object])(x) if x.size else x
+        )
     if isinstance(x, float):
         raise TypeError("exact evaluation needs fractions, got a float")
     return x if isinstance(x, sp.Basic) else Fraction(x)
@@ -436,8 +478,11 @@ PDL = Statement(
     rhs=pdl_sum,
     provenance="standard",
     reading="the gain of a new policy is the base policy's advantage of the new actions, summed over the new policy's visits",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "sigma = pi_f and sigma~ = pi~_f, state policies of one renderer f",
-                "rho unnormalised: sum_s rho(s) = 1/(1-gamma)"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "sigma = pi_f and sigma~ = pi~_f, state policies of one renderer f",
+        "rho unnormalised: sum_s rho(s) = 1/(1-gamma)",
+    ),
     indices=("f",),
     derivation="Kakade & Langford (2002), Lemma 6.1, with unnormalised visitation",
 )
@@ -452,8 +497,11 @@ T1 = Statement(
     trivial=SMALLEST_RETURN,
     provenance="standard",
     reading="under each renderer, the new policy's return is at least its first-order surrogate minus a penalty quadratic in the largest per-state TV",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "eps_f from the base policy pi_f, max over all states and actions",
-                "alpha_f = max over all states of TV(pi_f[s], pi~_f[s])"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "eps_f from the base policy pi_f, max over all states and actions",
+        "alpha_f = max over all states of TV(pi_f[s], pi~_f[s])",
+    ),
     indices=("f",),
     derivation="Schulman et al. (2015), Theorem 1 (coupling), for the state policies pi_f and pi~_f; the paper's Theorem 3.3",
 )
@@ -468,8 +516,11 @@ T1c = Statement(
     trivial=SMALLEST_RETURN,
     provenance="standard",
     reading="CPO's bound: the penalty is the base policy's visitation-weighted TV times the largest expected advantage of the new policy",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "epst = max_s |sum_a pi~_f[s,a] A_{pi_f}[s,a]|",
-                "TV weighted by the base policy's unnormalised visitation rho_{pi_f}"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "epst = max_s |sum_a pi~_f[s,a] A_{pi_f}[s,a]|",
+        "TV weighted by the base policy's unnormalised visitation rho_{pi_f}",
+    ),
     indices=("f",),
     derivation="Achiam et al. (2017), Corollary 1, with unnormalised visitation",
 )
@@ -482,8 +533,11 @@ L1 = Statement(
     trivial=sp.Integer(1),
     provenance="reconstruction",
     reading="the largest change of action distribution under any renderer is at most both policies' robustness plus the training divergence",
-    hypotheses=("f any renderer of the family", "R, D_train and alpha_f are maxima over all states",
-                "the training subset T is non-empty"),
+    hypotheses=(
+        "f any renderer of the family",
+        "R, D_train and alpha_f are maxima over all states",
+        "the training subset T is non-empty",
+    ),
     indices=("f",),
     derivation="triangle inequality for TV at each state, through a training renderer t: pi_f -> pi_t -> pi~_t -> pi~_f",
 )
@@ -493,8 +547,12 @@ C1 = T1.substitute(
     {eta_new: eta_test_new, L: L_avg, eps_f: eps, alpha: R_pi + R_new + D_train},
     provenance="reconstruction",
     reading="the test return of the new policy is at least its test-weighted surrogate minus a penalty in both robustness terms and the training divergence",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "eps = max_k eps_{f_k}(pi), from the base policy pi",
-                "R, R~ and D_train are maxima over all states", "p_k test weights over the whole family"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "eps = max_k eps_{f_k}(pi), from the base policy pi",
+        "R, R~ and D_train are maxima over all states",
+        "p_k test weights over the whole family",
+    ),
     indices=(),
     derivation="T1 for each renderer, alpha_f <= R + R~ + D_train (L1) and eps_f <= eps, averaged with weights p_k; the paper's Corollary 3.8 as we reconstruct it",
 )
@@ -507,8 +565,11 @@ G1 = Statement(
     trivial=RETURN_RANGE,
     provenance="own",
     reading="a policy whose action distribution changes little across renderings has nearly the same return under every rendering",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "j, k any two renderers of the family",
-                "span_Q of the base renderer k, max over all states; R over all states"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "j, k any two renderers of the family",
+        "span_Q of the base renderer k, max over all states; R over all states",
+    ),
     indices=("j", "k"),
     derivation="PDL with sigma = pi_{f_k}, sigma~ = pi_{f_j}; sum_a pi_{f_k}[s,a] A[s,a] = 0; |sum_a (p-q)_a x_a| <= TV(p,q) span(x); sum_s rho = 1/(1-gamma)",
     parts=("G1.eps", "G1.test"),
@@ -559,7 +620,11 @@ G2 = T1.substitute(
     {eta_new: eta_j, L: L_cross, eps_f: eps_k, alpha: R_pi},
     provenance="own",
     reading="second order: the return under renderer j is at least the surrogate around renderer k minus a penalty quadratic in R",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "j, k any two renderers", "eps_{f_k} from the base state policy pi_{f_k}"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "j, k any two renderers",
+        "eps_{f_k} from the base state policy pi_{f_k}",
+    ),
     indices=("j", "k"),
     derivation="T1 with base state policy pi_{f_k} and new state policy pi_{f_j}, whose largest per-state TV is at most R(pi)",
 )
@@ -574,12 +639,15 @@ G1v = Statement(
     trivial=RETURN_RANGE,
     provenance="own",
     reading="the rendering gap of one policy is at most its per-state TV between the two renderings times span_a Q, "
-            "summed over the states it visits under the target rendering",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "j, k any two renderers of the family",
-                "rho of pi acting under the target renderer j (unnormalised); span_Q of the base renderer k"),
+    "summed over the states it visits under the target rendering",
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "j, k any two renderers of the family",
+        "rho of pi acting under the target renderer j (unnormalised); span_Q of the base renderer k",
+    ),
     indices=("j", "k"),
     derivation="PDL with sigma = pi_{f_k}, sigma~ = pi_{f_j}; sum_a pi_{f_k}[s,a] A[s,a] = 0; "
-               "|sum_a (p-q)_a x_a| <= TV(p,q) span(x), state by state",
+    "|sum_a (p-q)_a x_a| <= TV(p,q) span(x), state by state",
 )
 
 G1vr = G1v.substitute(
@@ -587,10 +655,13 @@ G1vr = G1v.substitute(
     {tv_span_visits: Rv_jk / (1 - gamma) * RETURN_RANGE},
     provenance="own",
     reading="G1v with span_a Q replaced by its reward-only bound: the expected per-state TV times (r_max - r_min)/(1-gamma)^2",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "r_min, r_max over all states and actions",
-                "Rv_jk under the normalised visitation of pi acting under the target renderer j"),
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "r_min, r_max over all states and actions",
+        "Rv_jk under the normalised visitation of pi acting under the target renderer j",
+    ),
     derivation="G1v with span_a Q_{pi_{f_k}}[s, .] <= (r_max - r_min)/(1-gamma) at every state, "
-               "and sum_s rho_{pi_{f_j}}[s] TV = Rv_jk / (1-gamma)",
+    "and sum_s rho_{pi_{f_j}}[s] TV = Rv_jk / (1-gamma)",
 )
 
 #: C1v's per-renderer step: T1c with the visitation-weighted TV bounded through a training renderer.
@@ -600,11 +671,15 @@ C1v_F = T1c.substitute(
     provenance="own",
     parent="C1v",
     reading="per renderer, the new policy's return is at least its surrogate minus CPO's penalty with the visitation-weighted "
-            "TV split into both policies' visitation-weighted robustness and training divergence",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "epst as in T1c", "Rv_f(pi), Rv_f(pi~), Dv_f weighted by the base policy's "
-                "normalised visitation under f", "the training subset T is non-empty"),
+    "TV split into both policies' visitation-weighted robustness and training divergence",
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "epst as in T1c",
+        "Rv_f(pi), Rv_f(pi~), Dv_f weighted by the base policy's normalised visitation under f",
+        "the training subset T is non-empty",
+    ),
     derivation="T1c; at each state TV(pi_f, pi~_f) <= TV(pi_f, pi_t) + TV(pi_t, pi~_t) + TV(pi~_t, pi~_f) for any t in T, each "
-               "term at most its max over T; summed with rho_{pi_f}: tv_visits <= (Rv_f(pi) + Rv_f(pi~) + Dv_f)/(1-gamma)",
+    "term at most its max over T; summed with rho_{pi_f}: tv_visits <= (Rv_f(pi) + Rv_f(pi~) + Dv_f)/(1-gamma)",
 )
 
 C1v = Statement(
@@ -617,9 +692,13 @@ C1v = Statement(
     trivial=SMALLEST_RETURN,
     provenance="own",
     reading="the test return of the new policy is at least its test-weighted surrogate minus the test-weighted CPO penalties "
-            "in visitation-weighted robustness and training divergence",
-    hypotheses=("finite MDP, 0 <= gamma < 1", "p_k test weights over the whole family", "epst_f as in T1c",
-                "Rv_f(pi), Rv_f(pi~), Dv_f weighted by the base policy's normalised visitation under f"),
+    "in visitation-weighted robustness and training divergence",
+    hypotheses=(
+        "finite MDP, 0 <= gamma < 1",
+        "p_k test weights over the whole family",
+        "epst_f as in T1c",
+        "Rv_f(pi), Rv_f(pi~), Dv_f weighted by the base policy's normalised visitation under f",
+    ),
     indices=(),
     derivation="C1v.f for each renderer, averaged with weights p_f (penalty_v_avg = sum_f p_f times C1v.f's penalty)",
     parts=("C1v.f",),
@@ -629,4 +708,3 @@ C1v = Statement(
 STATEMENTS: dict[str, Statement] = {s.id: s for s in (PDL, T1, T1c, L1, C1, G1, G1r, G2, G1v, G1vr, C1v)}
 #: Further inequalities claimed by a statement (G1's chain and its consequence, C1v's per-renderer step), by ID.
 PARTS: dict[str, Statement] = {s.id: s for s in (G1_EPS, G1_TEST, C1v_F)}
-

@@ -20,8 +20,21 @@ from .model import MDP, Instance, InvalidInstanceError, RenderingFamily
 from .numbers import is_exact, to_exact, to_float
 
 __all__ = [
-    "MDP", "RenderingFamily", "Instance", "InvalidInstanceError", "InstanceFileError",
-    "Evaluation", "PolicyTerms", "evaluate", "policy_terms",
-    "load_instance", "save_instance", "instance_from_dict", "instance_to_dict",
-    "from_gymnasium", "is_exact", "to_exact", "to_float",
+    "MDP",
+    "RenderingFamily",
+    "Instance",
+    "InvalidInstanceError",
+    "InstanceFileError",
+    "Evaluation",
+    "PolicyTerms",
+    "evaluate",
+    "policy_terms",
+    "load_instance",
+    "save_instance",
+    "instance_from_dict",
+    "instance_to_dict",
+    "from_gymnasium",
+    "is_exact",
+    "to_exact",
+    "to_float",
 ]

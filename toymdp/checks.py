@@ -108,10 +108,13 @@ class CheckResult:
         def entry(idx: tuple[int, ...]) -> dict[str, Any]:
             t = self.tightness[idx]
             out = {
-                "lhs": num(self.lhs[idx]), "rhs": num(self.rhs[idx]), "slack": num(self.slack[idx]),
+                "lhs": num(self.lhs[idx]),
+                "rhs": num(self.rhs[idx]),
+                "slack": num(self.slack[idx]),
                 "holds": bool(self.holds[idx]),
                 "tightness": None if t is None or (not exact_engine and np.isnan(t)) else num(t),
-                "vacuous": bool(self.vacuous[idx]), "exact": bool(self.exact[idx]),
+                "vacuous": bool(self.vacuous[idx]),
+                "exact": bool(self.exact[idx]),
             }
             if self.pair is not None:
                 j, k = (int(v) for v in self.pair[idx])
@@ -149,8 +152,12 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     K = terms.num_renderers
     shape = terms.batch_shape + (K,) * len(stmt.indices)
     arrays = {
-        "lhs": out.lhs, "rhs": out.rhs, "slack": out.slack, "scale": out.scale,
-        "tnum": out.tightness_numerator, "tden": out.tightness_denominator,
+        "lhs": out.lhs,
+        "rhs": out.rhs,
+        "slack": out.slack,
+        "scale": out.scale,
+        "tnum": out.tightness_numerator,
+        "tden": out.tightness_denominator,
     }
     if out.trivial is not None:
         arrays["trivial"] = out.trivial
@@ -166,7 +173,9 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     if trivial is None or stmt.relation == "==":
         vacuous = np.zeros(arrays["lhs"].shape, dtype=bool)
     else:
-        vacuous = np.array((arrays["rhs"] < trivial) if stmt.relation == ">=" else (arrays["rhs"] > trivial), dtype=bool)
+        vacuous = np.array(
+            (arrays["rhs"] < trivial) if stmt.relation == ">=" else (arrays["rhs"] > trivial), dtype=bool
+        )
     pair = None
     how = _reduction(stmt)
     # Pair statements: holds and slack at the smallest-slack pair (decided over all pairs); vacuous when the
@@ -265,7 +274,9 @@ class _Pending:
         for name in ("lhs", "rhs", "slack"):
             self.arrays[name][idx] = np.asarray(getattr(exact, name), dtype=float)
         t = np.asarray(exact.tightness, dtype=object)
-        self.arrays["tightness"][idx] = np.asarray([np.nan if v is None else float(v) for v in t.reshape(-1).tolist()]).reshape(t.shape)
+        self.arrays["tightness"][idx] = np.asarray(
+            [np.nan if v is None else float(v) for v in t.reshape(-1).tolist()]
+        ).reshape(t.shape)
         self.arrays["vacuous"][idx] = exact.vacuous
         self.holds[idx] = exact.holds
         self.decided_exactly[idx] = True
@@ -274,8 +285,17 @@ class _Pending:
 
     def result(self) -> CheckResult:
         a = self.arrays
-        return CheckResult(self.stmt.id, a["lhs"], a["rhs"], a["slack"], np.asarray(self.holds, dtype=bool),
-                           a["tightness"], a["vacuous"], self.decided_exactly, self.pair)
+        return CheckResult(
+            self.stmt.id,
+            a["lhs"],
+            a["rhs"],
+            a["slack"],
+            np.asarray(self.holds, dtype=bool),
+            a["tightness"],
+            a["vacuous"],
+            self.decided_exactly,
+            self.pair,
+        )
 
 
 def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
@@ -333,11 +353,14 @@ def check_all(
 
 def _index(result: CheckResult, n: int) -> CheckResult:
     """Instance ``n`` of a batched result."""
+
     def pick(x: Any) -> Any:
         return None if x is None else x[n]
 
-    return CheckResult(result.statement_id, *(pick(getattr(result, f)) for f in
-                       ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "exact", "pair")))
+    return CheckResult(
+        result.statement_id,
+        *(pick(getattr(result, f)) for f in ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "exact", "pair")),
+    )
 
 
 def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exactly: bool = True) -> CheckResult:
@@ -352,8 +375,8 @@ def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exact
     return check_all(evaluation, [statement_id], redecide_exactly=redecide_exactly, terms=terms)[statement_id]
 
 
-def statements_to_json(evaluation: Evaluation, ids: Iterable[str] | None = None, *,
-                       redecide_exactly: bool = True) -> dict[str, Any]:
+def statements_to_json(
+    evaluation: Evaluation, ids: Iterable[str] | None = None, *, redecide_exactly: bool = True
+) -> dict[str, Any]:
     """The ``statements`` record of ``repconv eval``: per ID, ``lhs, rhs, slack, holds`` (and tightness, vacuous)."""
     return {sid: r.to_json() for sid, r in check_all(evaluation, ids, redecide_exactly=redecide_exactly).items()}
-

@@ -201,8 +201,8 @@ class _Adam:
         for n, (p, g) in enumerate(zip(params, grads)):
             self.m[n] = self.b1 * self.m[n] + (1 - self.b1) * g
             self.v[n] = self.b2 * self.v[n] + (1 - self.b2) * g * g  # type: ignore[index]
-            m_hat = self.m[n] / (1 - self.b1 ** self.t)
-            v_hat = self.v[n] / (1 - self.b2 ** self.t)  # type: ignore[index]
+            m_hat = self.m[n] / (1 - self.b1**self.t)
+            v_hat = self.v[n] / (1 - self.b2**self.t)  # type: ignore[index]
             out.append(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
         return out
 

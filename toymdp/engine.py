@@ -234,7 +234,9 @@ def occupancy(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> np.n
     return solve(np.swapaxes(_bellman_matrix(transition_matrix(P, sigma), gamma), -1, -2), rho0)
 
 
-def values_and_occupancy(P: np.ndarray, r: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def values_and_occupancy(
+    P: np.ndarray, r: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``(V_sigma, rho_sigma)`` as :func:`values` and :func:`occupancy`, building ``I - gamma P_sigma`` once."""
     return solve_pair(_bellman_matrix(transition_matrix(P, sigma), gamma), expected_reward(r, sigma), rho0)
 

@@ -59,7 +59,12 @@ def policy_terms(mdp: MDP, family: RenderingFamily, pi: np.ndarray) -> PolicyTer
     eps_k = engine.max_abs_advantage(A)
     train = list(family.train)
     return PolicyTerms(
-        sigma=sigma, V=V, Q=Q, A=A, rho=rho, eta=eta,
+        sigma=sigma,
+        V=V,
+        Q=Q,
+        A=A,
+        rho=rho,
+        eta=eta,
         eps_per_renderer=eps_k,
         eps=eps_k.max(axis=-1),
         R=robustness(sigma),

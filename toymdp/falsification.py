@@ -43,7 +43,16 @@ __all__ = ["METHODS", "Tally", "CheckReport", "all_ids", "run_checks", "exact_co
 METHODS = ("random", "optimiser", "hypothesis")
 
 #: Shapes ``(S, A, K, O)`` the optimiser searches, one restart each, in this order.
-OPTIMISER_SHAPES = ((2, 2, 2, 2), (3, 2, 2, 3), (3, 2, 3, 3), (4, 2, 2, 4), (2, 3, 2, 3), (3, 2, 1, 3), (5, 2, 3, 5), (4, 3, 2, 4))
+OPTIMISER_SHAPES = (
+    (2, 2, 2, 2),
+    (3, 2, 2, 3),
+    (3, 2, 3, 3),
+    (4, 2, 2, 4),
+    (2, 3, 2, 3),
+    (3, 2, 1, 3),
+    (5, 2, 3, 5),
+    (4, 3, 2, 4),
+)
 
 
 def all_ids() -> list[str]:
@@ -204,12 +213,24 @@ def run_checks(
     """
     # Small systems (S <= 5): numpy's per-matrix LAPACK beats torch's batched LU here.
     with engine.float_solver("numpy"):
-        return _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterations, population,
-                           hypothesis_examples, progress)
+        return _run_checks(
+            n,
+            exact,
+            seed,
+            ids,
+            batch_size,
+            max_redecide,
+            restarts,
+            iterations,
+            population,
+            hypothesis_examples,
+            progress,
+        )
 
 
-def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterations, population,
-                hypothesis_examples, progress) -> CheckReport:
+def _run_checks(
+    n, exact, seed, ids, batch_size, max_redecide, restarts, iterations, population, hypothesis_examples, progress
+) -> CheckReport:
     ids = ids or all_ids()
     for sid in ids:
         get_statement(sid)  # a clear error for an unknown ID
@@ -236,7 +257,9 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
             objective = "slack" if get_statement(sid).tightness_expression is None else "tightness"
             for S, A, K, O in shapes:
                 try:
-                    found = optimise(sid, objective, S, A, K, O, restarts=1, rng=rng, iterations=iterations, population=population)
+                    found = optimise(
+                        sid, objective, S, A, K, O, restarts=1, rng=rng, iterations=iterations, population=population
+                    )
                 except ValueError:  # the statement needs a held-out renderer (K = 1 has none)
                     continue
                 tallies[sid].record("optimiser", found.result, _always(found.instance), random=False)
@@ -248,9 +271,18 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
     if hypothesis_examples > 0:
         hypothesis_search(ids, hypothesis_examples, tallies, exact=exact, seed=seed, progress=progress)
 
-    config = dict(n=n, exact=exact, seed=seed, ids=ids, batch_size=batch_size, max_redecide=max_redecide,
-                  optimiser=dict(shapes=[list(s) for s in OPTIMISER_SHAPES[:restarts]], iterations=iterations, population=population),
-                  hypothesis_examples=hypothesis_examples)
+    config = dict(
+        n=n,
+        exact=exact,
+        seed=seed,
+        ids=ids,
+        batch_size=batch_size,
+        max_redecide=max_redecide,
+        optimiser=dict(
+            shapes=[list(s) for s in OPTIMISER_SHAPES[:restarts]], iterations=iterations, population=population
+        ),
+        hypothesis_examples=hypothesis_examples,
+    )
     seconds["hypothesis"] = time.perf_counter() - start
     return CheckReport(tallies, config, notes, seconds)
 

@@ -29,13 +29,20 @@ def _deterministic_base(draw, sizes: dict) -> Instance:
     """A deterministic base policy and a stochastic new one: states only the new policy visits."""
     inst = draw(instances(**sizes, deterministic_policies=True))
     O, A = inst.pi.shape
-    return Instance(inst.mdp, inst.family, inst.pi, draw(observation_policies(O, A, exact=sizes["exact"], deterministic=False)))
+    return Instance(
+        inst.mdp, inst.family, inst.pi, draw(observation_policies(O, A, exact=sizes["exact"], deterministic=False))
+    )
 
 
 def edge_case_instances(*, exact: bool = False) -> st.SearchStrategy:
     """Generic instances and every edge case of the property tests, in one strategy."""
-    sizes: dict[str, Any] = dict(num_states=st.integers(1, 4), num_actions=st.integers(1, 3), num_observations=st.integers(1, 4),
-                 num_renderers=st.integers(1, 3), exact=exact)
+    sizes: dict[str, Any] = dict(
+        num_states=st.integers(1, 4),
+        num_actions=st.integers(1, 3),
+        num_observations=st.integers(1, 4),
+        num_renderers=st.integers(1, 3),
+        exact=exact,
+    )
     return st.one_of(
         _deterministic_base(sizes),
         instances(**sizes),
@@ -48,16 +55,23 @@ def edge_case_instances(*, exact: bool = False) -> st.SearchStrategy:
     )
 
 
-def hypothesis_search(ids: list[str], examples: int, tallies: dict[str, Any], *, exact: bool = False,
-                      seed: int = 0, progress: bool = True) -> None:
+def hypothesis_search(
+    ids: list[str], examples: int, tallies: dict[str, Any], *, exact: bool = False, seed: int = 0, progress: bool = True
+) -> None:
     """Run ``examples`` hypothesis examples; each decides every ID and records it in ``tallies`` (method ``hypothesis``)."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=examples, desc="hypothesis", unit="inst", disable=not progress)
 
     @hypothesis_seed(seed)
-    @settings(max_examples=examples, database=None, deadline=None, derandomize=False,
-              phases=[Phase.generate, Phase.target], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate, Phase.target],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(edge_case_instances(exact=exact))
     def search(inst):
         results = check_all(evaluate(inst), ids)

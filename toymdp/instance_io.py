@@ -35,7 +35,14 @@ from common.files import atomic_write_json
 from .model import MDP, Instance, InvalidInstanceError, RenderingFamily
 from .numbers import format_number
 
-__all__ = ["InstanceFileError", "REQUIRED_KEYS", "instance_from_dict", "instance_to_dict", "load_instance", "save_instance"]
+__all__ = [
+    "InstanceFileError",
+    "REQUIRED_KEYS",
+    "instance_from_dict",
+    "instance_to_dict",
+    "load_instance",
+    "save_instance",
+]
 
 REQUIRED_KEYS = ("P", "r", "rho0", "gamma", "renderers", "test_weights", "train", "train_weights", "policies")
 OPTIONAL_KEYS = ("note", "counterexample")
@@ -48,7 +55,9 @@ class InstanceFileError(InvalidInstanceError):
 def instance_from_dict(data: Any, *, exact: bool = False) -> Instance:
     """Build a single :class:`Instance` from the JSON structure described in the module docstring."""
     if not isinstance(data, dict):
-        raise InstanceFileError(f"instance: expected a JSON object with keys {', '.join(REQUIRED_KEYS)}, got {type(data).__name__}")
+        raise InstanceFileError(
+            f"instance: expected a JSON object with keys {', '.join(REQUIRED_KEYS)}, got {type(data).__name__}"
+        )
     unknown = [k for k in data if k not in REQUIRED_KEYS + OPTIONAL_KEYS]
     if unknown:
         close = difflib.get_close_matches(str(unknown[0]), REQUIRED_KEYS + OPTIONAL_KEYS, n=1)
@@ -86,9 +95,14 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
 
     m, f = instance.mdp, instance.family
     return {
-        "P": conv(m.P), "r": conv(m.r), "rho0": conv(m.rho0), "gamma": format_number(m.gamma, ex),
-        "renderers": conv(f.renderers), "test_weights": conv(f.test_weights),
-        "train": list(f.train), "train_weights": conv(f.train_weights),
+        "P": conv(m.P),
+        "r": conv(m.r),
+        "rho0": conv(m.rho0),
+        "gamma": format_number(m.gamma, ex),
+        "renderers": conv(f.renderers),
+        "test_weights": conv(f.test_weights),
+        "train": list(f.train),
+        "train_weights": conv(f.train_weights),
         "policies": {"pi": conv(instance.pi), "pi_tilde": conv(instance.pi_tilde)},
     }
 
@@ -104,7 +118,9 @@ def load_instance(path: str | Path, *, exact: bool = False) -> Instance:
         # Decimal literals are kept exact; float mode converts them afterwards.
         data = json.loads(text, parse_float=Fraction)
     except json.JSONDecodeError as err:
-        raise InstanceFileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+        raise InstanceFileError(
+            f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+        ) from None
     try:
         return instance_from_dict(data, exact=exact)
     except InstanceFileError as err:

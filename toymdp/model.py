@@ -80,9 +80,7 @@ def _check_nonnegative(name: str, arr: np.ndarray, what: str) -> None:
     neg = arr < 0
     if np.any(neg):
         idx = tuple(np.argwhere(neg)[0])
-        raise InvalidInstanceError(
-            f"{name}{_fmt_index(idx)} is {_fmt_value(arr[idx])}, expected >= 0 ({what})"
-        )
+        raise InvalidInstanceError(f"{name}{_fmt_index(idx)} is {_fmt_value(arr[idx])}, expected >= 0 ({what})")
 
 
 def _check_sums_to_one(name: str, arr: np.ndarray, what: str) -> None:
@@ -104,9 +102,7 @@ def _check_distribution(name: str, arr: np.ndarray, what: str) -> None:
 
 def _check_shape(name: str, arr: np.ndarray, expected: tuple[int, ...], meaning: str) -> None:
     if arr.shape != expected:
-        raise InvalidInstanceError(
-            f"{name} has shape {arr.shape}, expected {expected} = {meaning}"
-        )
+        raise InvalidInstanceError(f"{name} has shape {arr.shape}, expected {expected} = {meaning}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,9 +125,7 @@ class MDP:
             exact = any(_contains_exact(x) for x in (self.P, self.r, self.rho0, self.gamma))
         P = _array("MDP.P", self.P, exact)
         if P.ndim < 3 or P.shape[-1] != P.shape[-3]:
-            raise InvalidInstanceError(
-                f"MDP.P has shape {P.shape}, expected (S, A, S) with equal first and last axes"
-            )
+            raise InvalidInstanceError(f"MDP.P has shape {P.shape}, expected (S, A, S) with equal first and last axes")
         batch, (S, A) = P.shape[:-3], P.shape[-3:-1]
         r = _array("MDP.r", self.r, exact)
         _check_shape("MDP.r", r, batch + (S, A), "(S, A) from MDP.P")
@@ -173,11 +167,20 @@ class MDP:
         gamma = to_exact(np.asarray(self.gamma), max_denominator)
         if max_denominator is not None and np.any(gamma >= 1):
             gamma = to_exact(np.asarray(self.gamma))  # rounding must not reach gamma = 1
-        return MDP(to_exact_stochastic(self.P, max_denominator), to_exact(self.r, max_denominator),
-                   to_exact_stochastic(self.rho0, max_denominator), gamma, exact=True)
+        return MDP(
+            to_exact_stochastic(self.P, max_denominator),
+            to_exact(self.r, max_denominator),
+            to_exact_stochastic(self.rho0, max_denominator),
+            gamma,
+            exact=True,
+        )
 
     def to_float(self) -> MDP:
-        return MDP(to_float(self.P), to_float(self.r), to_float(self.rho0), to_float(np.asarray(self.gamma)), exact=False) if self.exact else self
+        return (
+            MDP(to_float(self.P), to_float(self.r), to_float(self.rho0), to_float(np.asarray(self.gamma)), exact=False)
+            if self.exact
+            else self
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,12 +196,14 @@ class RenderingFamily:
     def __post_init__(self) -> None:
         exact = self.exact
         if exact is None:
-            exact = _contains_exact(self.renderers) or _contains_exact(self.test_weights) or _contains_exact(self.train_weights)
+            exact = (
+                _contains_exact(self.renderers)
+                or _contains_exact(self.test_weights)
+                or _contains_exact(self.train_weights)
+            )
         F = _array("RenderingFamily.renderers", self.renderers, exact)
         if F.ndim < 3 or F.shape[-3] == 0:
-            raise InvalidInstanceError(
-                f"RenderingFamily.renderers has shape {F.shape}, expected (K, S, O) with K >= 1"
-            )
+            raise InvalidInstanceError(f"RenderingFamily.renderers has shape {F.shape}, expected (K, S, O) with K >= 1")
         batch, K = F.shape[:-3], F.shape[-3]
         _check_distribution("RenderingFamily.renderers", F, "row of an emission matrix Pr(o | s)")
         p = _array("RenderingFamily.test_weights", self.test_weights, exact)
@@ -215,9 +220,17 @@ class RenderingFamily:
         if len(set(train)) != len(train):
             raise InvalidInstanceError(f"RenderingFamily.train {list(train)} repeats an index")
         q = _array("RenderingFamily.train_weights", self.train_weights, exact)
-        _check_shape("RenderingFamily.train_weights", q, batch + (len(train),), "(T,), one weight per training renderer")
+        _check_shape(
+            "RenderingFamily.train_weights", q, batch + (len(train),), "(T,), one weight per training renderer"
+        )
         _check_distribution("RenderingFamily.train_weights", q, "training weights q_k")
-        for name, value in (("renderers", F), ("test_weights", p), ("train", tuple(int(k) for k in train)), ("train_weights", q), ("exact", bool(exact))):
+        for name, value in (
+            ("renderers", F),
+            ("test_weights", p),
+            ("train", tuple(int(k) for k in train)),
+            ("train_weights", q),
+            ("exact", bool(exact)),
+        ):
             object.__setattr__(self, name, value)
 
     @property
@@ -239,11 +252,26 @@ class RenderingFamily:
     def to_exact(self, max_denominator: int | None = None) -> RenderingFamily:
         if self.exact:
             return self
-        return RenderingFamily(to_exact_stochastic(self.renderers, max_denominator), to_exact_stochastic(self.test_weights, max_denominator),
-                               self.train, to_exact_stochastic(self.train_weights, max_denominator), exact=True)
+        return RenderingFamily(
+            to_exact_stochastic(self.renderers, max_denominator),
+            to_exact_stochastic(self.test_weights, max_denominator),
+            self.train,
+            to_exact_stochastic(self.train_weights, max_denominator),
+            exact=True,
+        )
 
     def to_float(self) -> RenderingFamily:
-        return RenderingFamily(to_float(self.renderers), to_float(self.test_weights), self.train, to_float(self.train_weights), exact=False) if self.exact else self
+        return (
+            RenderingFamily(
+                to_float(self.renderers),
+                to_float(self.test_weights),
+                self.train,
+                to_float(self.train_weights),
+                exact=False,
+            )
+            if self.exact
+            else self
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,8 +327,12 @@ class Instance:
         """
         if self.exact:
             return self
-        return Instance(self.mdp.to_exact(max_denominator), self.family.to_exact(max_denominator),
-                        to_exact_stochastic(self.pi, max_denominator), to_exact_stochastic(self.pi_tilde, max_denominator))
+        return Instance(
+            self.mdp.to_exact(max_denominator),
+            self.family.to_exact(max_denominator),
+            to_exact_stochastic(self.pi, max_denominator),
+            to_exact_stochastic(self.pi_tilde, max_denominator),
+        )
 
     def to_float(self) -> Instance:
         if not self.exact:
@@ -340,7 +372,9 @@ class Instance:
                     f"instance 0 has {list(first.family.train)}; a batch shares one subset"
                 )
             if inst.exact != first.exact:
-                raise InvalidInstanceError(f"Instance.stack: instance {n} is exact={inst.exact}, instance 0 exact={first.exact}")
+                raise InvalidInstanceError(
+                    f"Instance.stack: instance {n} is exact={inst.exact}, instance 0 exact={first.exact}"
+                )
             shapes = (inst.mdp.P.shape, inst.family.renderers.shape)
             if shapes != (first.mdp.P.shape, first.family.renderers.shape):
                 raise InvalidInstanceError(
@@ -352,10 +386,20 @@ class Instance:
             return np.stack([get(i) for i in instances])
 
         exact = first.exact
-        mdp = MDP(st(lambda i: i.mdp.P), st(lambda i: i.mdp.r), st(lambda i: i.mdp.rho0),
-                  st(lambda i: np.asarray(i.mdp.gamma, dtype=object if exact else float)), exact=exact)
-        fam = RenderingFamily(st(lambda i: i.family.renderers), st(lambda i: i.family.test_weights),
-                              first.family.train, st(lambda i: i.family.train_weights), exact=exact)
+        mdp = MDP(
+            st(lambda i: i.mdp.P),
+            st(lambda i: i.mdp.r),
+            st(lambda i: i.mdp.rho0),
+            st(lambda i: np.asarray(i.mdp.gamma, dtype=object if exact else float)),
+            exact=exact,
+        )
+        fam = RenderingFamily(
+            st(lambda i: i.family.renderers),
+            st(lambda i: i.family.test_weights),
+            first.family.train,
+            st(lambda i: i.family.train_weights),
+            exact=exact,
+        )
         return Instance(mdp, fam, st(lambda i: i.pi), st(lambda i: i.pi_tilde))
 
 

@@ -51,10 +51,8 @@ def parse_number(value: Any, *, where: str = "value") -> Fraction:
         try:
             return Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
-            raise ValueError(
-                f"{where}: cannot read {value!r} as a number (expected e.g. 0.25 or \"1/4\")"
-            ) from None
-    raise ValueError(f"{where}: expected a number or a \"p/q\" string, got {type(value).__name__}")
+            raise ValueError(f'{where}: cannot read {value!r} as a number (expected e.g. 0.25 or "1/4")') from None
+    raise ValueError(f'{where}: expected a number or a "p/q" string, got {type(value).__name__}')
 
 
 def _fraction(v: Any, max_denominator: int | None) -> Fraction:

@@ -66,6 +66,7 @@ def random_instances(
     g = rng.uniform(*gamma, size=B) if isinstance(gamma, tuple) else np.full(B, float(gamma))
     det = rng.random((B, K)) < deterministic_renderer_fraction
     if exact:
+
         def frac(w: np.ndarray) -> np.ndarray:
             tot = w.sum(axis=-1, keepdims=True)
             out = np.empty(w.shape, dtype=object)

@@ -61,16 +61,31 @@ def _one_hot_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int, exac
 
 def _edit(inst: Instance, **changes) -> Instance:
     m, f = inst.mdp, inst.family
-    parts = dict(P=m.P, r=m.r, rho0=m.rho0, gamma=m.gamma, renderers=f.renderers, test_weights=f.test_weights,
-                 train=f.train, train_weights=f.train_weights, pi=inst.pi, pi_tilde=inst.pi_tilde)
+    parts = dict(
+        P=m.P,
+        r=m.r,
+        rho0=m.rho0,
+        gamma=m.gamma,
+        renderers=f.renderers,
+        test_weights=f.test_weights,
+        train=f.train,
+        train_weights=f.train_weights,
+        pi=inst.pi,
+        pi_tilde=inst.pi_tilde,
+    )
     parts.update(changes)
     ex = inst.exact
-    return Instance(MDP(parts["P"], parts["r"], parts["rho0"], parts["gamma"], exact=ex),
-                    RenderingFamily(parts["renderers"], parts["test_weights"], parts["train"], parts["train_weights"], exact=ex),
-                    parts["pi"], parts["pi_tilde"])
+    return Instance(
+        MDP(parts["P"], parts["r"], parts["rho0"], parts["gamma"], exact=ex),
+        RenderingFamily(parts["renderers"], parts["test_weights"], parts["train"], parts["train_weights"], exact=ex),
+        parts["pi"],
+        parts["pi_tilde"],
+    )
 
 
-def random_batch(rng: np.random.Generator, case: str, batch: int, *, exact: bool = False, max_states: int = 5) -> Instance:
+def random_batch(
+    rng: np.random.Generator, case: str, batch: int, *, exact: bool = False, max_states: int = 5
+) -> Instance:
     """One batch of ``batch`` random instances of the kind ``case`` (a key of :data:`EDGE_CASES`)."""
     if case not in EDGE_CASES:
         raise ValueError(f"unknown case {case!r}; known: {', '.join(EDGE_CASES)}")
@@ -82,11 +97,16 @@ def random_batch(rng: np.random.Generator, case: str, batch: int, *, exact: bool
     gamma = gammas.get(case, (0.0, 0.99))
     sparsity = 0.7 if case in ("sparse", "deterministic_base") else 0.3
     det = 1.0 if case == "deterministic" else 0.5
-    inst = random_instances(rng, batch, S, A, K, O, gamma=gamma, exact=exact, sparsity=sparsity,
-                            deterministic_renderer_fraction=det)
+    inst = random_instances(
+        rng, batch, S, A, K, O, gamma=gamma, exact=exact, sparsity=sparsity, deterministic_renderer_fraction=det
+    )
     if case == "deterministic":
-        inst = _edit(inst, P=_one_hot_rows(rng, (batch, S, A), S, exact),
-                     pi=_one_hot_rows(rng, (batch, O), A, exact), pi_tilde=_one_hot_rows(rng, (batch, O), A, exact))
+        inst = _edit(
+            inst,
+            P=_one_hot_rows(rng, (batch, S, A), S, exact),
+            pi=_one_hot_rows(rng, (batch, O), A, exact),
+            pi_tilde=_one_hot_rows(rng, (batch, O), A, exact),
+        )
     elif case == "deterministic_base":
         inst = _edit(inst, pi=_one_hot_rows(rng, (batch, O), A, exact))
     elif case == "identical_renderers":
@@ -97,8 +117,9 @@ def random_batch(rng: np.random.Generator, case: str, batch: int, *, exact: bool
     return inst
 
 
-def random_batches(rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256,
-                   max_states: int = 5) -> Iterator[tuple[str, Instance]]:
+def random_batches(
+    rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256, max_states: int = 5
+) -> Iterator[tuple[str, Instance]]:
     """Yield ``(case, batch)`` until ``n`` instances are drawn; cases in the proportions of :data:`EDGE_CASES`.
 
     With ``exact=False`` the kinds marked exact in :data:`EDGE_CASES` are still drawn exactly.
@@ -145,16 +166,29 @@ def _softmax(logits: np.ndarray, prune: float) -> np.ndarray:
 
 
 def _shapes(S: int, A: int, K: int, O: int, T: int) -> dict[str, tuple[int, ...]]:
-    return {"P": (S, A, S), "rho0": (S,), "r": (S, A), "gamma": (), "renderers": (K, S, O),
-            "test_weights": (K,), "train_weights": (T,), "pi": (O, A), "pi_tilde": (O, A)}
+    return {
+        "P": (S, A, S),
+        "rho0": (S,),
+        "r": (S, A),
+        "gamma": (),
+        "renderers": (K, S, O),
+        "test_weights": (K,),
+        "train_weights": (T,),
+        "pi": (O, A),
+        "pi_tilde": (O, A),
+    }
 
 
-def _build(theta: dict[str, np.ndarray], T: int, prune: float, gamma: float | None, rewards: np.ndarray | None) -> Instance:
+def _build(
+    theta: dict[str, np.ndarray], T: int, prune: float, gamma: float | None, rewards: np.ndarray | None
+) -> Instance:
     sm = lambda name, cut=prune: _softmax(theta[name], cut)  # noqa: E731
     r = np.tanh(theta["r"]) if rewards is None else np.broadcast_to(rewards, theta["r"].shape)
     g = 0.99 / (1 + np.exp(-theta["gamma"])) if gamma is None else np.full(theta["gamma"].shape, float(gamma))
     mdp = MDP(sm("P"), r, sm("rho0"), g, exact=False)
-    fam = RenderingFamily(sm("renderers"), sm("test_weights", 0.0), list(range(T)), sm("train_weights", 0.0), exact=False)
+    fam = RenderingFamily(
+        sm("renderers"), sm("test_weights", 0.0), list(range(T)), sm("train_weights", 0.0), exact=False
+    )
     return Instance(mdp, fam, sm("pi"), sm("pi_tilde"))
 
 
@@ -166,7 +200,9 @@ def objective_values(result: CheckResult, objective: str) -> np.ndarray:
     tightness ratio (undefined ratios count as ``+inf`` here, i.e. never chosen).
     """
     if objective == "slack":
-        rel = np.asarray(result.slack, dtype=float) / (1 + np.abs(np.asarray(result.lhs, dtype=float)) + np.abs(np.asarray(result.rhs, dtype=float)))
+        rel = np.asarray(result.slack, dtype=float) / (
+            1 + np.abs(np.asarray(result.lhs, dtype=float)) + np.abs(np.asarray(result.rhs, dtype=float))
+        )
         return rel.min(axis=-1) if result.trailing_axes else rel
     if objective == "tightness":
         t = np.asarray(result.tightness, dtype=float)
@@ -204,12 +240,42 @@ def optimise(
     if num_states > 5:
         raise ValueError(f"num_states is {num_states}; the optimiser is meant for small instances (S <= 5)")
     with engine.float_solver("numpy"):  # numpy's per-matrix LAPACK beats a batched LU on small systems
-        return _optimise(statement_id, objective, num_states, num_actions, num_renderers, num_observations,
-                         restarts, rng, iterations, population, num_train, gamma, rewards, prune, init_scale)
+        return _optimise(
+            statement_id,
+            objective,
+            num_states,
+            num_actions,
+            num_renderers,
+            num_observations,
+            restarts,
+            rng,
+            iterations,
+            population,
+            num_train,
+            gamma,
+            rewards,
+            prune,
+            init_scale,
+        )
 
 
-def _optimise(statement_id, objective, num_states, num_actions, num_renderers, num_observations, restarts, rng,
-              iterations, population, num_train, gamma, rewards, prune, init_scale) -> SearchResult:
+def _optimise(
+    statement_id,
+    objective,
+    num_states,
+    num_actions,
+    num_renderers,
+    num_observations,
+    restarts,
+    rng,
+    iterations,
+    population,
+    num_train,
+    gamma,
+    rewards,
+    prune,
+    init_scale,
+) -> SearchResult:
     rng = rng if rng is not None else np.random.default_rng()
     K = num_renderers
     T = max(1, K // 2) if num_train is None else num_train

@@ -163,14 +163,22 @@ def statement_terms(ev: Evaluation) -> StatementTerms:
         "eps_j": (base.eps_per_renderer, ("j",)),
         "eps_k": (base.eps_per_renderer, ("k",)),
         "span_Q": (engine.q_span(base.Q).max(axis=-1), ("k",)),
-        "L_cross": (engine.surrogate(base.eta[..., None, :], base.rho[..., None, :, :], base.A[..., None, :, :, :],
-                                     base.sigma[..., :, None, :, :]), ("j", "k")),
+        "L_cross": (
+            engine.surrogate(
+                base.eta[..., None, :],
+                base.rho[..., None, :, :],
+                base.A[..., None, :, :, :],
+                base.sigma[..., :, None, :, :],
+            ),
+            ("j", "k"),
+        ),
         "tv_span_visits": ((rho_target * pair_tv_base * q_span_base).sum(axis=-1), ("j", "k")),
         "Rv_jk": (_visitation_mean(g_jk, rho_target, pair_tv_base), ("j", "k")),
     }
     # C1v's penalty: p-weighted sum of C1v.f's penalty, evaluated from its one expression.
-    per_renderer = {n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n)
-                    for n in C1v_F.quantity_names}
+    per_renderer = {
+        n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
+    }
     values["penalty_v_avg"] = ((p * C1v_F.penalty_value(per_renderer, exact=ev.exact)).sum(axis=-1), ())
     missing = {}
     if held_out:

@@ -65,7 +65,9 @@ def _stochastic_row(draw, n: int, max_weight: int, deterministic: bool) -> list[
 
 
 @st.composite
-def stochastic_matrices(draw, rows: int, cols: int, *, exact: bool = False, deterministic: bool = False, max_weight: int = 4) -> np.ndarray:
+def stochastic_matrices(
+    draw, rows: int, cols: int, *, exact: bool = False, deterministic: bool = False, max_weight: int = 4
+) -> np.ndarray:
     """A ``rows x cols`` row-stochastic matrix; ``deterministic=True`` gives a 0/1 matrix."""
     return _to_array([draw(_stochastic_row(cols, max_weight, deterministic)) for _ in range(rows)], exact)
 
@@ -132,10 +134,14 @@ def rendering_families(
     return RenderingFamily(np.stack(mats), test_w, train, train_w, exact=exact)
 
 
-def observation_policies(num_observations: int, num_actions: int, *, exact: bool = False, deterministic: bool | None = None) -> st.SearchStrategy:
+def observation_policies(
+    num_observations: int, num_actions: int, *, exact: bool = False, deterministic: bool | None = None
+) -> st.SearchStrategy:
     """An ``O x A`` observation policy; ``deterministic=None`` mixes stochastic and deterministic."""
     if deterministic is None:
-        return st.booleans().flatmap(lambda d: stochastic_matrices(num_observations, num_actions, exact=exact, deterministic=d))
+        return st.booleans().flatmap(
+            lambda d: stochastic_matrices(num_observations, num_actions, exact=exact, deterministic=d)
+        )
     return stochastic_matrices(num_observations, num_actions, exact=exact, deterministic=deterministic)
 
 
@@ -160,9 +166,21 @@ def instances(
     """
     mdp = draw(mdps(num_states, num_actions, exact=exact, gamma=gamma))
     S, A = mdp.num_states, mdp.num_actions
-    fam = draw(rendering_families(S, num_observations, num_renderers, exact=exact,
-                                  deterministic=deterministic_renderers, identical=identical_renderers))
+    fam = draw(
+        rendering_families(
+            S,
+            num_observations,
+            num_renderers,
+            exact=exact,
+            deterministic=deterministic_renderers,
+            identical=identical_renderers,
+        )
+    )
     O = fam.num_observations
     pi = draw(observation_policies(O, A, exact=exact, deterministic=deterministic_policies))
-    pi_tilde = pi.copy() if same_policy else draw(observation_policies(O, A, exact=exact, deterministic=deterministic_policies))
+    pi_tilde = (
+        pi.copy()
+        if same_policy
+        else draw(observation_policies(O, A, exact=exact, deterministic=deterministic_policies))
+    )
     return Instance(mdp, fam, pi, pi_tilde)

@@ -101,7 +101,11 @@ class ToyFamilyConfig:
             raise ValueError("ToyFamilyConfig.agent_train: expected two non-empty lists of (direction, correlation)")
         if not self.test:
             raise ValueError("ToyFamilyConfig.test is empty, expected at least one test renderer")
-        for where, specs in (("agent_train[0]", self.agent_train[0]), ("agent_train[1]", self.agent_train[1]), ("test", self.test)):
+        for where, specs in (
+            ("agent_train[0]", self.agent_train[0]),
+            ("agent_train[1]", self.agent_train[1]),
+            ("test", self.test),
+        ):
             for k, corr in specs:
                 if not 0 <= k < D:
                     raise ValueError(f"ToyFamilyConfig.{where}: direction {k} outside 0..{D - 1}")
@@ -241,7 +245,9 @@ def softmax_policy(features: np.ndarray, W: np.ndarray) -> np.ndarray:
     return softmax(features @ W, axis=-1)
 
 
-def nuisance_correlation(toy: ToyFamily, renderer: int, direction: int, state_weights: np.ndarray | None = None) -> float:
+def nuisance_correlation(
+    toy: ToyFamily, renderer: int, direction: int, state_weights: np.ndarray | None = None
+) -> float:
     """Correlation of nuisance feature ``direction`` with the optimal-action sign ``y(s)`` under ``renderer``.
 
     ``E_{s ~ w, o ~ F[s]}[y(s) phi_k(o)] / m`` with state weights ``w`` (uniform by default), read from

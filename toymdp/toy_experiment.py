@@ -93,7 +93,9 @@ class ToyExperimentConfig:
         if any(a < 0 for a in self.alphas):
             raise ValueError(f"ToyExperimentConfig.alphas is {self.alphas}, expected alpha >= 0")
         if self.seeds < 2:
-            raise ValueError(f"ToyExperimentConfig.seeds is {self.seeds}, expected >= 2 (a confidence interval needs two)")
+            raise ValueError(
+                f"ToyExperimentConfig.seeds is {self.seeds}, expected >= 2 (a confidence interval needs two)"
+            )
         if any(not 0 <= g < 1 for g in self.gammas):
             raise ValueError(f"ToyExperimentConfig.gammas is {self.gammas}, expected values in [0, 1)")
 
@@ -113,7 +115,9 @@ def agent_instance(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray):
     One axis, because the checker re-decides doubtful float results exactly row by row.
     """
     O, A = pi1.shape[-2:]
-    return toy.instance(np.stack([pi2, pi1], axis=-3).reshape(-1, O, A), np.stack([pi1, pi2], axis=-3).reshape(-1, O, A))
+    return toy.instance(
+        np.stack([pi2, pi1], axis=-3).reshape(-1, O, A), np.stack([pi1, pi2], axis=-3).reshape(-1, O, A)
+    )
 
 
 #: Statements about one policy, THEORY's ``pi`` (the base policy of an instance). On the agent
@@ -167,8 +171,13 @@ def measure(toy: ToyFamily, W1: np.ndarray, W2: np.ndarray, statements: tuple[st
     unflat = lambda x: np.asarray(x).reshape(batch + (2,) + np.shape(x)[1:])  # noqa: E731
     agent, peer = ev.pi_tilde, ev.pi
     eta = unflat(agent.eta)  # (..., 2, K)
-    own = np.stack([eta[..., 0, list(toy.agent_renderers[0])].mean(axis=-1),
-                    eta[..., 1, list(toy.agent_renderers[1])].mean(axis=-1)], axis=-1)
+    own = np.stack(
+        [
+            eta[..., 0, list(toy.agent_renderers[0])].mean(axis=-1),
+            eta[..., 1, list(toy.agent_renderers[1])].mean(axis=-1),
+        ],
+        axis=-1,
+    )
     out: dict[str, Any] = {
         "eta_own": own,
         "eta_train": unflat(agent.eta_train),
@@ -243,7 +252,9 @@ def run_family(
         for sid in config.statements
     }
     # Seed-level values: the mean of the two agents (D_train belongs to the pair).
-    seed_level = {k: v if k == "D_train" else v.mean(axis=-2) for k, v in curves.items()}  # (alphas, seeds, checkpoints)
+    seed_level = {
+        k: v if k == "D_train" else v.mean(axis=-2) for k, v in curves.items()
+    }  # (alphas, seeds, checkpoints)
     curve_summary = {k: _summary(v, config.confidence) for k, v in seed_level.items()}
     final = {k: v[..., -1] for k, v in seed_level.items()}
     table = {k: _summary(v, config.confidence) for k, v in final.items()}
@@ -260,13 +271,17 @@ def run_family(
     }
     pi1, pi2 = _policies(toy, W1, W2)
     optimal = np.eye(A)[list(toy.correct_actions)]
-    eta_optimal = float(engine.expected_return(toy.mdp.rho0, engine.values(toy.mdp.P, toy.mdp.r, toy.mdp.gamma, optimal)))
+    eta_optimal = float(
+        engine.expected_return(toy.mdp.rho0, engine.values(toy.mdp.P, toy.mdp.r, toy.mdp.gamma, optimal))
+    )
     return {
         "family": {
             "preset": name,
             "config": toy.config.to_json(),
             "correct_actions": list(toy.correct_actions),
-            "renderers": [{"direction": k, "correlation": c, "role": _role(toy, i)} for i, (k, c) in enumerate(toy.specs)],
+            "renderers": [
+                {"direction": k, "correlation": c, "role": _role(toy, i)} for i, (k, c) in enumerate(toy.specs)
+            ],
             "num_states": toy.mdp.num_states,
             "num_observations": toy.family.num_observations,
             "num_features": d,
@@ -282,8 +297,10 @@ def run_family(
         "curve_summary": curve_summary,
         # Along training: both sides and the decision; at the end: slack, tightness and vacuity too.
         "statements": {
-            sid: {**{f: _tolist(rec[f]) for f in ("lhs", "rhs", "holds")},
-                  "final": {f: _tolist(rec[f][..., -1]) for f in ("slack", "tightness", "vacuous")}}
+            sid: {
+                **{f: _tolist(rec[f]) for f in ("lhs", "rhs", "holds")},
+                "final": {f: _tolist(rec[f][..., -1]) for f in ("slack", "tightness", "vacuous")},
+            }
             for sid, rec in statements.items()
         },
         "final": table,
@@ -314,7 +331,9 @@ def gamma_sweep(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray, config: ToyExp
         ev = evaluate(agent_instance(toy_g, pi1, pi2))
         recs.append({sid: statement_record(sid, ev, pi1.shape[:-2]) for sid in config.statements})
     for sid in config.statements:
-        fields = {f: np.stack([r[sid][f] for r in recs], axis=-1) for f in ("lhs", "rhs", "slack", "holds", "vacuous")}  # (alphas, seeds, 2, gammas)
+        fields = {
+            f: np.stack([r[sid][f] for r in recs], axis=-1) for f in ("lhs", "rhs", "slack", "holds", "vacuous")
+        }  # (alphas, seeds, 2, gammas)
         out["statements"][sid] = {
             "lhs": _summary(fields["lhs"].mean(axis=2), config.confidence),
             "rhs": _summary(fields["rhs"].mean(axis=2), config.confidence),
@@ -346,9 +365,15 @@ def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None]
                 best: dict[str, Any] | None = None
                 for _ in range(config.restarts):
                     found = optimise(
-                        sid, objective="tightness", num_states=S, num_actions=config.num_actions,
-                        num_renderers=config.num_renderers, num_observations=config.num_observations,
-                        restarts=1, rng=rng, gamma=gamma,
+                        sid,
+                        objective="tightness",
+                        num_states=S,
+                        num_actions=config.num_actions,
+                        num_renderers=config.num_renderers,
+                        num_observations=config.num_observations,
+                        restarts=1,
+                        rng=rng,
+                        gamma=gamma,
                     )
                     if progress is not None:
                         progress(1)
@@ -383,8 +408,12 @@ def run_toy_experiment(config: ToyExperimentConfig | None = None, *, progress: b
     config = config or ToyExperimentConfig()
     results: dict[str, Any] = {"kind": "toy", "config": config.to_json(), "families": {}}
     for name in config.families:
-        with tqdm(total=config.train.steps, desc=f"toy {name}: train {len(config.alphas)} alphas x {config.seeds} seeds",
-                  disable=not progress, leave=False) as bar:
+        with tqdm(
+            total=config.train.steps,
+            desc=f"toy {name}: train {len(config.alphas)} alphas x {config.seeds} seeds",
+            disable=not progress,
+            leave=False,
+        ) as bar:
             results["families"][name] = run_family(name, config, progress=bar.update)
     if config.search is not None and config.statements:
         sc = config.search
