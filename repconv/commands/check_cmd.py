@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "G1.test, G1r, G2, and the visitation-weighted G1v, G1vr, C1v with its part C1v.f) and every falsification variant on N random rendering MDPs (mixed shapes and "
             "edge cases), then search for counterexamples with a small optimiser and with hypothesis. Float "
             "results within round-off of failing, or failing, are re-decided exactly. Prints a table (ID, "
-            "instances, holds, min slack, median tightness, % vacuous, counterexamples) and a falsification "
-            "table; exits with status 1 if a statement (not a variant) has a counterexample."
+            "instances, holds, min slack, median tightness, % vacuous, counterexamples), a falsification "
+            "table and, per random instance, which proved statement gives the tightest bound (C1 vs C1v on "
+            "eta_test(pi~); G1, G1r, G1v, G1vr on the rendering gap), with counts of wins; exits with status 1 if a statement (not a variant) has a counterexample."
         ),
     )
     p.add_argument("--n", type=int, default=1000, help="random instances (default 1000)")
@@ -71,6 +72,19 @@ def _falsification_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _tightest_table(record: dict) -> str:
+    """Which proved statement gives the tightest bound, counted over the random instances."""
+    from toymdp.tightest import LABELS
+
+    lines = ["Tightest valid bound on the random instances (best: attains the tightest bound, ties counted for each; "
+             "sole: strictly tightest)"]
+    for q, entry in record.items():
+        lines.append(f"  {LABELS.get(q, q)}, {entry['instances']} instances:")
+        for sid in entry["statements"]:
+            lines.append(f"    {sid:8}best {entry['best'][sid]:>7}   sole {entry['sole_best'][sid]:>7}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from theory.registry import get_statement
     from toymdp.falsification import all_ids, run_checks, save_counterexamples
@@ -107,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         print(_statement_table(variants, f"Variants on {args.n} random instances"))
         print()
     print(_falsification_table(rows))
+    tightest = report.tightest.to_json() if report.tightest is not None else None
+    if tightest:
+        print()
+        print(_tightest_table(tightest))
     for note in report.notes:
         print(f"note: {note}")
     print(f"time: {elapsed:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()) + ")")
@@ -117,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         record = {
             "statements": statements,
             "variants": variants,
+            "tightest_bound": tightest,
             "notes": report.notes,
             "seconds": {**report.seconds, "total": elapsed},
             "run_metadata": run_metadata(config=report.config, seed=args.seed),
