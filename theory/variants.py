@@ -76,11 +76,24 @@ D_test = _quantity(
 )
 
 
-def _variant(parent: Statement, id: str, substitutions: dict, reading: str, expectation: str, derivation: str = "",
-             proved: bool = False) -> Statement:
+def _variant(
+    parent: Statement,
+    id: str,
+    substitutions: dict,
+    reading: str,
+    expectation: str,
+    derivation: str = "",
+    proved: bool = False,
+) -> Statement:
     return parent.substitute(
-        id, substitutions, provenance="variant", parent=parent.id, reading=reading,
-        hypotheses=(f"those of {parent.id}, except: {reading}",), expectation=expectation, proved=proved,
+        id,
+        substitutions,
+        provenance="variant",
+        parent=parent.id,
+        reading=reading,
+        hypotheses=(f"those of {parent.id}, except: {reading}",),
+        expectation=expectation,
+        proved=proved,
         derivation=derivation or f"{parent.id} with " + ", ".join(f"{a} -> {b}" for a, b in substitutions.items()),
     )
 
@@ -88,48 +101,102 @@ def _variant(parent: Statement, id: str, substitutions: dict, reading: str, expe
 _C1_X = R_pi + R_new + D_train
 
 _LIST = [
-    _variant(C1, "C1-reach", {R_pi: R_pi_reach, R_new: R_new_reach, D_train: D_train_reach},
-             "C1 with R, R~ and D_train measured only on states the base policy visits",
-             "fail: the new policy can reach states the base policy never visits and act differently there; the penalty does not see them"),
-    _variant(C1, "C1-reachAny", {R_pi: R_pi_reach_any, R_new: R_new_reach_any, D_train: D_train_reach_any},
-             "C1 with R, R~ and D_train measured on states visited by the base or the new policy",
-             "hold (proved): CPO's argument weights the expected advantage by rho_pi~ - rho_pi, zero outside the states one of "
-             "the policies visits, and the TV by rho_pi", proved=True),
-    _variant(T1, "T1-mean", {alpha: alpha_vis},
-             "T1 with alpha_f replaced by its average over the base policy's visitation",
-             "fail: a mean TV misses rarely visited states where the policies differ a lot (the first-order error is linear in it)"),
-    _variant(C1, "C1-mean", {R_pi: R_pi_vis, R_new: R_new_vis, D_train: D_train_vis},
-             "C1 with R, R~ and D_train averaged over visitation instead of maximised over states",
-             "fail: as T1-mean"),
-    _variant(T1, "T1-epsNew", {eps_f: eps_f_new},
-             "T1 with eps taken from the new policy pi~ instead of the base policy pi",
-             "hold: L - eta(pi~) = gamma sum_s rho_pi(s) sum_a (pi - pi~)(s,a) P(s,a).(V_pi~ - V_pi) and, by the PDL from each state, "
-             "|V_pi~ - V_pi| <= 2 alpha eps(pi~)/(1-gamma): the same penalty with eps of either policy (proved)", proved=True),
-    _variant(C1, "C1-epsNew", {eps: eps_new},
-             "C1 with eps taken from the new policy pi~ instead of the base policy pi",
-             "hold (proved): as T1-epsNew, averaged over renderers", proved=True),
-    _variant(C1, "C1-Dtest", {D_train: D_test},
-             "C1 with the divergence measured on held-out (non-training) renderers only",
-             "hold (proved): L1's triangle inequality goes through any renderer, not only a training one (needs a held-out renderer)",
-             proved=True),
-    _variant(C1, "C1-noSquare", {_C1_X**2: _C1_X},
-             "C1 without the square on R + R~ + D_train",
-             "hold (proved): alpha_f <= min(1, X) with X = R + R~ + D_train, so alpha_f^2 <= X; without the square the bound is "
-             "weaker when X < 1 and stronger when X > 1, and still true", proved=True),
-    _variant(T1, "T1-1mg", {alpha: alpha * sp.sqrt(1 - gamma)},
-             "T1 with (1-gamma) instead of (1-gamma)^2 in the penalty",
-             "open: the coupling proof loses one factor 1/(1-gamma) against the best known examples",
-             "T1 with alpha -> alpha sqrt(1-gamma), i.e. the penalty 4 eps gamma alpha^2 / (1-gamma)"),
-    _variant(G1, "G1r-1mg", {span_Q: r_max - r_min},
-             "G1r with (1-gamma) instead of (1-gamma)^2",
-             "fail: a difference in actions changes which states are visited; the loss compounds over the horizon",
-             "G1 with span_Q -> r_max - r_min, i.e. G1r's bound with (1-gamma) instead of (1-gamma)^2"),
-    _variant(G1, "G1-reach", {R_pi: R_pi_reach},
-             "G1 with R measured only on states some rendering of pi visits",
-             "hold (proved): the PDL weights each state by pi_{f_j}'s visitation, which is zero elsewhere", proved=True),
-    _variant(G2, "G2-epsTarget", {eps_k: eps_j},
-             "G2 with eps taken from the target renderer j instead of the base renderer k",
-             "hold (proved): as T1-epsNew (pi_{f_j} plays the new policy)", proved=True),
+    _variant(
+        C1,
+        "C1-reach",
+        {R_pi: R_pi_reach, R_new: R_new_reach, D_train: D_train_reach},
+        "C1 with R, R~ and D_train measured only on states the base policy visits",
+        "fail: the new policy can reach states the base policy never visits and act differently there; the penalty does not see them",
+    ),
+    _variant(
+        C1,
+        "C1-reachAny",
+        {R_pi: R_pi_reach_any, R_new: R_new_reach_any, D_train: D_train_reach_any},
+        "C1 with R, R~ and D_train measured on states visited by the base or the new policy",
+        "hold (proved): CPO's argument weights the expected advantage by rho_pi~ - rho_pi, zero outside the states one of "
+        "the policies visits, and the TV by rho_pi",
+        proved=True,
+    ),
+    _variant(
+        T1,
+        "T1-mean",
+        {alpha: alpha_vis},
+        "T1 with alpha_f replaced by its average over the base policy's visitation",
+        "fail: a mean TV misses rarely visited states where the policies differ a lot (the first-order error is linear in it)",
+    ),
+    _variant(
+        C1,
+        "C1-mean",
+        {R_pi: R_pi_vis, R_new: R_new_vis, D_train: D_train_vis},
+        "C1 with R, R~ and D_train averaged over visitation instead of maximised over states",
+        "fail: as T1-mean",
+    ),
+    _variant(
+        T1,
+        "T1-epsNew",
+        {eps_f: eps_f_new},
+        "T1 with eps taken from the new policy pi~ instead of the base policy pi",
+        "hold: L - eta(pi~) = gamma sum_s rho_pi(s) sum_a (pi - pi~)(s,a) P(s,a).(V_pi~ - V_pi) and, by the PDL from each state, "
+        "|V_pi~ - V_pi| <= 2 alpha eps(pi~)/(1-gamma): the same penalty with eps of either policy (proved)",
+        proved=True,
+    ),
+    _variant(
+        C1,
+        "C1-epsNew",
+        {eps: eps_new},
+        "C1 with eps taken from the new policy pi~ instead of the base policy pi",
+        "hold (proved): as T1-epsNew, averaged over renderers",
+        proved=True,
+    ),
+    _variant(
+        C1,
+        "C1-Dtest",
+        {D_train: D_test},
+        "C1 with the divergence measured on held-out (non-training) renderers only",
+        "hold (proved): L1's triangle inequality goes through any renderer, not only a training one (needs a held-out renderer)",
+        proved=True,
+    ),
+    _variant(
+        C1,
+        "C1-noSquare",
+        {_C1_X**2: _C1_X},
+        "C1 without the square on R + R~ + D_train",
+        "hold (proved): alpha_f <= min(1, X) with X = R + R~ + D_train, so alpha_f^2 <= X; without the square the bound is "
+        "weaker when X < 1 and stronger when X > 1, and still true",
+        proved=True,
+    ),
+    _variant(
+        T1,
+        "T1-1mg",
+        {alpha: alpha * sp.sqrt(1 - gamma)},
+        "T1 with (1-gamma) instead of (1-gamma)^2 in the penalty",
+        "open: the coupling proof loses one factor 1/(1-gamma) against the best known examples",
+        "T1 with alpha -> alpha sqrt(1-gamma), i.e. the penalty 4 eps gamma alpha^2 / (1-gamma)",
+    ),
+    _variant(
+        G1,
+        "G1r-1mg",
+        {span_Q: r_max - r_min},
+        "G1r with (1-gamma) instead of (1-gamma)^2",
+        "fail: a difference in actions changes which states are visited; the loss compounds over the horizon",
+        "G1 with span_Q -> r_max - r_min, i.e. G1r's bound with (1-gamma) instead of (1-gamma)^2",
+    ),
+    _variant(
+        G1,
+        "G1-reach",
+        {R_pi: R_pi_reach},
+        "G1 with R measured only on states some rendering of pi visits",
+        "hold (proved): the PDL weights each state by pi_{f_j}'s visitation, which is zero elsewhere",
+        proved=True,
+    ),
+    _variant(
+        G2,
+        "G2-epsTarget",
+        {eps_k: eps_j},
+        "G2 with eps taken from the target renderer j instead of the base renderer k",
+        "hold (proved): as T1-epsNew (pi_{f_j} plays the new policy)",
+        proved=True,
+    ),
 ]
 
 #: Variants by ID, in the order of the falsification table.

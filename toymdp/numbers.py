@@ -130,8 +130,10 @@ def as_array(values: Any, *, exact: bool | None = None, where: str = "array") ->
         try:
             out_flat[i] = float(v)
         except OverflowError:  # e.g. "1e999": an exact number beyond float64's range
-            raise ValueError(f"{where}: {v if not isinstance(v, Fraction) else float_text(v)} is beyond the float64 range "
-                             "(|x| < 1.8e308)") from None
+            raise ValueError(
+                f"{where}: {v if not isinstance(v, Fraction) else float_text(v)} is beyond the float64 range "
+                "(|x| < 1.8e308)"
+            ) from None
     return out
 
 

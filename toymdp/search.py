@@ -162,8 +162,9 @@ def _reach_only_new(inst: Instance, rng: np.random.Generator) -> Instance:
     return _edit(inst, P=P, r=r, rho0=rho0, renderers=F, pi=pi, pi_tilde=pi_tilde)
 
 
-def random_batches(rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256,
-                   max_states: int = 5) -> Iterator[tuple[str, Instance]]:
+def random_batches(
+    rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256, max_states: int = 5
+) -> Iterator[tuple[str, Instance]]:
     """Yield ``(case, batch)`` until ``n`` instances are drawn; cases in the proportions of :data:`EDGE_CASES`.
 
     With ``exact=False`` the kinds marked exact in :data:`EDGE_CASES` are still drawn exactly.

@@ -33,8 +33,10 @@ QUESTIONS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 #: question -> what is bounded, in words
-LABELS = {"lower_bound_on_eta_test_new": "lower bound on eta_test(pi~) (larger is tighter)",
-          "upper_bound_on_rendering_gap": "upper bound on the rendering gap max_{j!=k} |eta_j(pi) - eta_k(pi)| (smaller is tighter)"}
+LABELS = {
+    "lower_bound_on_eta_test_new": "lower bound on eta_test(pi~) (larger is tighter)",
+    "upper_bound_on_rendering_gap": "upper bound on the rendering gap max_{j!=k} |eta_j(pi) - eta_k(pi)| (smaller is tighter)",
+}
 
 #: Relative tolerance under which two float bounds count as equally tight (the float engine's round-off).
 TIE = 1e-9
@@ -57,9 +59,15 @@ class TightestBounds:
         """One instance: per question, each statement's bound (``"p/q"`` when exact) and the tightest IDs."""
         from .numbers import format_number
 
-        return {q: {"bounds": {sid: format_number(np.asarray(v)[()], _is_exact(v)) for sid, v in vals.items()},
-                    "tightest": self.winner(q)} if bool(np.asarray(self.defined[q])[()]) else None
-                for q, vals in self.bounds.items()}
+        return {
+            q: {
+                "bounds": {sid: format_number(np.asarray(v)[()], _is_exact(v)) for sid, v in vals.items()},
+                "tightest": self.winner(q),
+            }
+            if bool(np.asarray(self.defined[q])[()])
+            else None
+            for q, vals in self.bounds.items()
+        }
 
     def winner(self, question: str, index: tuple[int, ...] = ()) -> list[str]:
         """The IDs attaining the tightest bound on instance ``index`` (empty where undefined)."""
@@ -103,8 +111,11 @@ def tightest_bounds(terms: StatementTerms, questions: tuple[str, ...] | None = N
             tol: Any = 0
         else:
             tol = TIE * (1 + np.abs(top))
-        best[question] = {sid: np.asarray((values[sid] >= top - tol) if larger_is_tighter else (values[sid] <= top + tol), dtype=bool) & ok
-                          for sid in ids}
+        best[question] = {
+            sid: np.asarray((values[sid] >= top - tol) if larger_is_tighter else (values[sid] <= top + tol), dtype=bool)
+            & ok
+            for sid in ids
+        }
         bounds[question], defined[question] = values, ok
     return TightestBounds(bounds, defined, best)
 
@@ -121,10 +132,13 @@ class TightestTally:
     sole_best: dict[str, dict[str, int]]
 
     @classmethod
-    def empty(cls, questions: tuple[str, ...] | None = None) -> "TightestTally":
+    def empty(cls, questions: tuple[str, ...] | None = None) -> TightestTally:
         qs = questions or tuple(QUESTIONS)
-        return cls({q: 0 for q in qs}, {q: dict.fromkeys(QUESTIONS[q][0], 0) for q in qs},
-                   {q: dict.fromkeys(QUESTIONS[q][0], 0) for q in qs})
+        return cls(
+            {q: 0 for q in qs},
+            {q: dict.fromkeys(QUESTIONS[q][0], 0) for q in qs},
+            {q: dict.fromkeys(QUESTIONS[q][0], 0) for q in qs},
+        )
 
     def record(self, result: TightestBounds) -> None:
         for q in self.instances:
@@ -137,5 +151,12 @@ class TightestTally:
                 self.sole_best[q][sid] += int((a & alone).sum())
 
     def to_json(self) -> dict[str, Any]:
-        return {q: {"statements": list(QUESTIONS[q][0]), "instances": self.instances[q], "best": dict(self.best[q]),
-                    "sole_best": dict(self.sole_best[q])} for q in self.instances}
+        return {
+            q: {
+                "statements": list(QUESTIONS[q][0]),
+                "instances": self.instances[q],
+                "best": dict(self.best[q]),
+                "sole_best": dict(self.sole_best[q]),
+            }
+            for q in self.instances
+        }
