@@ -12,7 +12,7 @@ levels right after them, :func:`procgen_checks.envs.level_split`):
 
 Across checkpoints: ``D_train`` for each pair of checkpoints of the same game, mode and algorithm (the two
 MDPO agents, or PPO seeds), on the union of both policies' training-level states; and the aggregates
-across games and runs (:mod:`procgen_checks.aggregate`). The result is one JSON-ready dict.
+across games and runs (:mod:`common.stats`). The result is one JSON-ready dict.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from common.files import read_json
+from common.stats import difference_interval, interval_estimate, probability_of_improvement_interval
 
-from .aggregate import interval_estimate, probability_of_improvement_interval
-from .checkpoints import load_policy
+from .checkpoints import load_policy, load_torch_file
 from .envs import LevelRange, level_split
-from .evaluation import bootstrap_gap_ci
 from .estimators import (
     LOWER_ESTIMATE_NOTE,
     eps_from_critic,
@@ -143,7 +142,7 @@ def _returns_summary(rollouts: dict[str, Rollout], gammas: list[float], rng: np.
             tr, te = split_vals.get("train", np.zeros(0)), split_vals.get("test", np.zeros(0))
             if tr.size > 1 and te.size > 1:
                 out["gap_standard_error"] = float(np.sqrt(tr.var(ddof=1) / tr.size + te.var(ddof=1) / te.size))
-                out["gap_ci"] = list(bootstrap_gap_ci(tr, te, rng, resamples, confidence=0.95))
+                out["gap_ci"] = list(difference_interval(tr, te, rng, resamples, confidence=0.95))
         else:
             per_gamma["train"].append(means.get("train"))
             per_gamma["test"].append(means.get("test"))
@@ -244,10 +243,8 @@ def _value_scale(path: Path, info: dict, cfg: EstimateConfig) -> tuple[float, st
     state_path = path.parent / "state.pt"
     if not state_path.is_file():
         return 1.0, "1: no training state beside the checkpoint (critic assumed in reward units)"
-    import torch
-
     try:
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = load_torch_file(state_path, "training state")
         if not state.get("config", {}).get("normalize_reward", True):
             return 1.0, f"1: {state_path} trained on unnormalised rewards"
         rms = state["agents"][int(info["agent"]) - 1]["reward_normalizer"]["return_rms"]

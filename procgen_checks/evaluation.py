@@ -5,7 +5,7 @@ from the split's range, and only the **first** episode of each is counted, run t
 Counting "the first ``n`` episodes to finish" instead over-represents short episodes (in most
 games, the failures or the easy levels). Statistics per split: mean, standard error
 (``std(ddof=1) / sqrt(n)``), a percentile bootstrap confidence interval drawn with an explicit
-``numpy.random.Generator``, and the normalised score ``(R - R_min) / (R_max - R_min)``
+``numpy.random.Generator`` (:func:`common.stats.mean_interval`), and the normalised score ``(R - R_min) / (R_max - R_min)``
 (:func:`procgen_checks.envs.normalized_score`). The generalization gap is ``mean_train - mean_test``.
 """
 
@@ -17,10 +17,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from common.stats import difference_interval, mean_interval
+
 from .envs import EpisodeRecord, LevelRange, ProcgenVecEnv, RenderOptions, level_split, normalized_score
 from .network import ActorCritic
 
-__all__ = ["first_episodes", "summarize_returns", "bootstrap_mean_ci", "bootstrap_gap_ci", "evaluate_policy", "EvaluationError"]
+__all__ = ["first_episodes", "summarize_returns", "evaluate_policy", "EvaluationError"]
 
 
 class EvaluationError(RuntimeError):
@@ -90,38 +92,13 @@ def first_episodes(
     return sorted(records, key=lambda r: r.env_index)
 
 
-def bootstrap_mean_ci(samples: np.ndarray, rng: np.random.Generator, num_resamples: int = 10_000,
-                      confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``samples`` (1-D), resampling with ``rng``."""
-    samples = np.asarray(samples, dtype=float)
-    if samples.ndim != 1 or samples.size == 0:
-        raise ValueError(f"samples have shape {samples.shape}, expected a non-empty 1-D array")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence is {confidence}, expected in (0, 1)")
-    means = samples[rng.integers(0, samples.size, size=(num_resamples, samples.size))].mean(axis=1)
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [tail, 1 - tail])
-    return float(lo), float(hi)
-
-
-def bootstrap_gap_ci(train: np.ndarray, test: np.ndarray, rng: np.random.Generator, num_resamples: int = 10_000,
-                     confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``mean(train) - mean(test)``, the two splits resampled independently."""
-    train, test = np.asarray(train, dtype=float), np.asarray(test, dtype=float)
-    gaps = (train[rng.integers(0, train.size, (num_resamples, train.size))].mean(1)
-            - test[rng.integers(0, test.size, (num_resamples, test.size))].mean(1))
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(gaps, [tail, 1 - tail])
-    return float(lo), float(hi)
-
-
 def summarize_returns(returns: np.ndarray, *, game: str, distribution_mode: str, rng: np.random.Generator,
                       num_resamples: int = 10_000, confidence: float = 0.95) -> dict[str, Any]:
     """Mean, std, standard error, bootstrap CI and normalised score of a split's episode returns."""
     returns = np.asarray(returns, dtype=float)
     n = returns.size
     std = float(returns.std(ddof=1)) if n > 1 else float("nan")
-    lo, hi = bootstrap_mean_ci(returns, rng, num_resamples, confidence)
+    lo, hi = mean_interval(returns, rng, num_resamples, confidence)
     mean = float(returns.mean())
     return {
         "episodes": int(n),
@@ -188,7 +165,7 @@ def evaluate_policy(
         }
     tr, te = samples["train"], samples["test"]
     gap = float(tr.mean() - te.mean())
-    lo, hi = bootstrap_gap_ci(tr, te, rng, num_resamples, confidence)
+    lo, hi = difference_interval(tr, te, rng, num_resamples, confidence)
     return {
         "splits": splits,
         "generalization_gap": {

@@ -8,7 +8,7 @@ import pytest
 from theory.quantities import kl
 from toymdp import engine
 from toymdp.distillation import TrainConfig, initial_weights, objective, objective_and_gradients, own_return, train, visitation
-from toymdp.stats import mean_ci
+from common.stats import mean_ci
 from toymdp.toy import PRESETS, build_family, softmax_policy
 
 

@@ -26,7 +26,7 @@ ALLOWED = {
     "repconv": {"common", "theory", "toymdp", "procgen_checks"},
 }
 #: Third-party packages a layer must never load (theory and common are pure maths and files).
-FORBIDDEN_THIRD_PARTY = {"common": {"torch", "procgen", "matplotlib"}, "theory": {"torch", "procgen", "matplotlib"}}
+FORBIDDEN_THIRD_PARTY = {"common": {"torch", "procgen", "matplotlib", "kornia"}, "theory": {"torch", "procgen", "matplotlib"}}
 
 
 def _module_name(path: Path) -> str:
