@@ -29,15 +29,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import submitit
 
 from common.files import atomic_write_json, read_json, run_metadata
 
-__all__ = ["RunSpec", "SlurmOptions", "make_grid", "RunJob", "run_sweep", "dry_run_text", "THROUGHPUT",
-           "SWEEP_FILE", "MANIFEST_FILE", "JOB_FILE", "DEFAULT_TORCH_THREADS"]
+__all__ = [
+    "DEFAULT_TORCH_THREADS",
+    "JOB_FILE",
+    "MANIFEST_FILE",
+    "SWEEP_FILE",
+    "THROUGHPUT",
+    "RunJob",
+    "RunSpec",
+    "SlurmOptions",
+    "dry_run_text",
+    "make_grid",
+    "run_sweep",
+]
 
 SWEEP_FILE = "sweep.json"
 MANIFEST_FILE = "manifest.json"
@@ -173,7 +185,7 @@ class RunJob(submitit.helpers.Checkpointable):
         with open(run_dir / log_name, "a") as log:
             log.write(f"$ {shlex.join(cmd)}\n")
             log.flush()
-            self._child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_ignore_usr_signals)
+            self._child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_ignore_usr_signals)  # noqa: PLW1509 (before any thread starts)
             try:
                 while self._child.poll() is None:  # short polls: a signal handler may need to reap the child
                     time.sleep(0.5)
@@ -332,9 +344,9 @@ def make_executor(kind: str, folder: Path, max_parallel: int, slurm: SlurmOption
     if kind == "slurm":
         s = slurm or SlurmOptions()
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=s.max_requeues)
-        params: dict[str, Any] = dict(job_name=name, time=s.time_min, signal_delay_s=s.signal_delay_s,
-                                      array_parallelism=max_parallel, ntasks_per_node=1, nodes=1,
-                                      setup=list(s.setup))
+        params: dict[str, Any] = {"job_name": name, "time": s.time_min, "signal_delay_s": s.signal_delay_s,
+                                      "array_parallelism": max_parallel, "ntasks_per_node": 1, "nodes": 1,
+                                      "setup": list(s.setup)}
         for key, value in (("partition", s.partition), ("cpus_per_task", s.cpus_per_job), ("account", s.account),
                            ("qos", s.qos), ("constraint", s.constraint)):
             if value is not None:
@@ -342,7 +354,7 @@ def make_executor(kind: str, folder: Path, max_parallel: int, slurm: SlurmOption
         if s.gpus_per_job:
             params["gpus_per_node"] = s.gpus_per_job
         if s.mem_gb is not None:
-            params["mem"] = f"{int(round(s.mem_gb * 1024))}M"
+            params["mem"] = f"{round(s.mem_gb * 1024)}M"
         executor.update_parameters(**params)
         return executor
     raise ValueError(f"executor is {kind!r}; expected local or slurm")
@@ -433,7 +445,7 @@ def run_sweep(
             run_dir = sweep_dir / "runs" / name
             try:
                 job.result()
-            except Exception as err:  # the job's own error, kept in the manifest and its log
+            except Exception as err:  # noqa: BLE001 (the job's own error, kept in the manifest and its log)
                 failed.append(name)
                 message = str(err).strip().splitlines()
                 manifest.update(name, state=_run_state(run_dir) if _run_state(run_dir) != "done" else "failed",

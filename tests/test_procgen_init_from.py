@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("procgen")
 
-from procgen_checks.checkpoints import load_policy, load_torch_file  # noqa: E402
-from repconv.cli import main  # noqa: E402
+from procgen_checks.checkpoints import load_policy, load_torch_file
+from repconv.cli import main
 
 
 def _train(*args: str) -> int:

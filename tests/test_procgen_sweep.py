@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 pytest.importorskip("procgen")
 pytest.importorskip("submitit")
 
-from repconv.cli import main  # noqa: E402
+from repconv.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ESTIMATE = ("--states 8 --sweep-states 0 --no-figures --bootstrap 50 --num-envs 2 --stride 1 "
@@ -82,7 +82,7 @@ def test_two_by_two_smoke_grid_end_to_end(tmp_path, capsys):
     assert main(_sweep_args(out, "--algos", "ppo,mdpo", "--seeds", "1,2", "--estimate-args", TINY_ESTIMATE)) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["runs"]) == ["coinrun-mdpo-s1", "coinrun-mdpo-s2", "coinrun-ppo-s1", "coinrun-ppo-s2"]
-    for name, entry in manifest["runs"].items():
+    for entry in manifest["runs"].values():
         run = out / entry["dir"]
         agents = 2 if entry["algo"] == "mdpo" else 1
         assert entry["state"] == "done" and entry["attempts"] == 1

@@ -22,7 +22,6 @@ def _ints(text: str) -> list[int]:
 
 def register_procgen(sub: argparse._SubParsersAction) -> None:
     from procgen_checks.config import PRESETS, add_config_arguments
-
     from repconv.sweep import DEFAULT_TORCH_THREADS
 
     p = sub.add_parser(
@@ -84,7 +83,6 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
     from procgen_checks.config import config_overrides
-
     from repconv.sweep import SlurmOptions, dry_run_text, make_grid, run_sweep
 
     for name in ("max_parallel", "eval_episodes", "torch_threads", "checkpoint_every", "time"):
