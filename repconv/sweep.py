@@ -90,6 +90,7 @@ class RunSpec:
     torch_threads: int = DEFAULT_TORCH_THREADS
     env_threads: int | None = None
     checkpoint_every: int = 10
+    init_from: str | None = None  # policy file every new run starts from (train --init-from)
 
     @property
     def name(self) -> str:
@@ -133,6 +134,8 @@ def make_grid(games: Iterable[str], algos: Iterable[str], seeds: Iterable[int], 
         raise ValueError("the grid is empty")
     for s in specs:
         s.config()
+    if specs[0].init_from is not None and not Path(specs[0].init_from).is_file():
+        raise ValueError(f"{specs[0].init_from}: no such policy file (--init-from)")
     if specs[0].eval_episodes < 1:
         raise ValueError(f"evaluation episodes is {specs[0].eval_episodes}, expected >= 1")
     return specs
@@ -213,6 +216,8 @@ class RunJob(submitit.helpers.Checkpointable):
             else:
                 cmd += ["--out", str(run_dir), "--game", spec.game, "--algo", spec.algo, "--seed", str(spec.seed),
                         "--preset", spec.preset]
+                if spec.init_from:
+                    cmd += ["--init-from", spec.init_from]
                 for key, value in spec.overrides.items():
                     flag = "--" + key.replace("_", "-")
                     cmd += [flag] if value is True else [f"--no-{flag[2:]}"] if value is False else [flag, str(value)]
@@ -277,7 +282,7 @@ def _sweep_record(specs: list[RunSpec]) -> dict[str, Any]:
     return {
         "games": sorted({s.game for s in specs}), "algos": sorted({s.algo for s in specs}),
         "seeds": sorted({s.seed for s in specs}), "preset": first.preset, "overrides": first.overrides,
-        "eval_episodes": first.eval_episodes, "eval_seed": first.eval_seed,
+        "eval_episodes": first.eval_episodes, "eval_seed": first.eval_seed, "init_from": first.init_from,
         "runs": [s.name for s in specs],
     }
 
@@ -288,8 +293,13 @@ def _check_sweep_dir(sweep_dir: Path, specs: list[RunSpec]) -> None:
     path = sweep_dir / SWEEP_FILE
     if path.is_file():
         old = read_json(path)
-        keys = ("preset", "overrides", "eval_episodes", "eval_seed")
-        differ = [k for k in keys if old.get(k) != record[k]]
+        keys = ("preset", "overrides", "eval_episodes", "eval_seed", "init_from")
+        # total_steps may grow: a rerun with more steps trains every run further (train --resume --total-steps).
+        def comparable(rec: dict[str, Any], key: str) -> Any:
+            value = rec.get(key)
+            return {k: v for k, v in value.items() if k != "total_steps"} if key == "overrides" and value else value
+
+        differ = [k for k in keys if comparable(old, k) != comparable(record, k)]
         if differ:
             raise ValueError(f"{sweep_dir} holds a sweep with other {', '.join(differ)} "
                              f"({', '.join(f'{k}={old.get(k)!r}' for k in differ)}); use another --out")
@@ -506,7 +516,7 @@ def dry_run_text(specs: list[RunSpec], *, max_parallel: int, device: str = "cpu"
         total_h += hours
         lines.append(f"{s.name:28s} {s.preset:10s} {c.num_levels:7d} {c.num_iterations:10d} {steps:23,d} {hours:7.2f}")
     steps = total_env_steps(specs)
-    source = "given by --steps-per-s" if throughput else f"measured {kind} throughput per run (repconv/sweep.py THROUGHPUT)"
+    source = "throughput given by --steps-per-s" if throughput else f"measured {kind} throughput per run (repconv/sweep.py THROUGHPUT)"
     lines.append(f"{len(specs)} runs, {steps:,} env steps in all; at the {source}: {total_h:.2f} run-hours, "
                  f"about {total_h / min(max_parallel, len(specs)):.2f} h of wall-clock with {max_parallel} in parallel")
     return "\n".join(lines)

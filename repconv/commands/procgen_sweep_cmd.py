@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import textwrap
+from pathlib import Path
 
 from repconv.cli import CommandError
 
@@ -53,6 +54,8 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--torch-threads", type=int, default=DEFAULT_TORCH_THREADS,
                    help=f"torch threads per job (default: {DEFAULT_TORCH_THREADS}; see docs/procgen_training.md)")
     p.add_argument("--env-threads", type=int, help="Procgen stepping threads per agent (default: Procgen's 4)")
+    p.add_argument("--init-from", metavar="POLICY.pt",
+                   help="every run starts from this policy's weights (repconv procgen train --init-from); stored as an absolute path")
     p.add_argument("--checkpoint-every", type=int, default=10, metavar="N", help="iterations between checkpoints (default: 10)")
     p.add_argument("--estimate-args", default="", metavar="ARGS",
                    help="options passed to `repconv procgen estimate` (one quoted string, e.g. '--states 256')")
@@ -92,7 +95,8 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
         specs = make_grid(args.games, args.algos, args.seeds, args.preset, config_overrides(args),
                           eval_episodes=args.eval_episodes, eval_seed=args.eval_seed, device=args.device,
                           torch_threads=args.torch_threads, env_threads=args.env_threads,
-                          checkpoint_every=args.checkpoint_every)
+                          checkpoint_every=args.checkpoint_every,
+                          init_from=str(Path(args.init_from).resolve()) if args.init_from else None)
     except ValueError as err:
         raise CommandError(str(err)) from None
     if args.dry_run:
