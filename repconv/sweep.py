@@ -146,11 +146,17 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "repconv", "procgen"]
 
 
-def _ignore_usr_signals() -> None:  # pragma: no cover (runs in the child before exec)
+def _child_setup() -> None:  # pragma: no cover (runs in the child before exec)
     # SLURM may signal every process of the job step; only the job process handles the requeue signal,
     # and it stops the trainer with SIGTERM.
     for sig in (signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)
+    # If the job process dies (killed sweep, cancelled job), the trainer gets SIGTERM and stops at its next
+    # iteration boundary, checkpoint written: no orphan keeps writing into a run that a rerun resumes.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def _policy_iteration(path: Path) -> tuple[int, int] | None:
@@ -188,7 +194,7 @@ class RunJob(submitit.helpers.Checkpointable):
         with open(run_dir / log_name, "a") as log:
             log.write(f"$ {shlex.join(cmd)}\n")
             log.flush()
-            self._child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_ignore_usr_signals)  # noqa: PLW1509 (before any thread starts)
+            self._child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup)  # noqa: PLW1509 (before any thread starts)
             try:
                 while self._child.poll() is None:  # short polls: a signal handler may need to reap the child
                     time.sleep(0.5)
