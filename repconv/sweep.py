@@ -498,6 +498,35 @@ def _estimate(sweep_dir: Path, names: list[str], extra: list[str], manifest: Man
         raise RuntimeError(f"the estimate over the finished runs failed (exit code {rc})")
 
 
+def aggregate(manifest: dict[str, Any], seed: int = 0, num_resamples: int = 10_000) -> dict[str, Any]:
+    """Per (game, algo): IQM over independent runs of the train return, test return and gap, with 95%
+    stratified-bootstrap intervals (common.stats). One score per run: an MDPO run's two coupled agents are
+    averaged, since they are one run, not two."""
+    import numpy as np
+
+    from common.stats import interval_estimate
+
+    groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for entry in manifest["runs"].values():
+        results = entry.get("results") or {}
+        if entry.get("state") != "done" or not results:
+            continue
+        scores = groups.setdefault((entry["game"], entry["algo"]), {"train": [], "test": [], "gap": [], "seeds": []})
+        for key in ("train", "test", "gap"):
+            scores[key].append(float(np.mean([r[key] for r in results.values()])))
+        scores["seeds"].append(entry["seed"])
+    out = {}
+    for (game, algo), scores in sorted(groups.items()):
+        rng = np.random.default_rng(seed)
+        out[f"{game}/{algo}"] = {
+            "runs": len(scores["seeds"]), "seeds": scores["seeds"],
+            **{key: {"per_run": scores[key],
+                     **interval_estimate([np.asarray(scores[key])], rng, num_resamples=num_resamples)}
+               for key in ("train", "test", "gap")},
+        }
+    return out
+
+
 # ------------------------------------------------------------------------------------------- dry run
 def total_env_steps(specs: list[RunSpec]) -> int:
     """Environment steps of the whole grid, all agents counted (an MDPO run steps two sets of environments)."""

@@ -207,3 +207,25 @@ def test_slurm_job_is_requeued_and_resumes(tmp_path, monkeypatch, capsys):
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())["runs"]["coinrun-ppo-s1"]
     assert manifest["state"] == "done" and manifest["results"]["policy_agent1"]["episodes"] == 2
+
+
+def test_aggregate_counts_an_mdpo_run_once():
+    from repconv.sweep import aggregate
+
+    def run(algo, seed, *agents):
+        return {"game": "coinrun", "algo": algo, "seed": seed, "state": "done",
+                "results": {f"policy_agent{k}": {"train": tr, "test": te, "gap": tr - te}
+                            for k, (tr, te) in enumerate(agents, start=1)}}
+
+    manifest = {"runs": {
+        "a": run("mdpo", 1, (8.0, 6.0), (6.0, 6.0)), "b": run("mdpo", 2, (9.0, 5.0), (9.0, 7.0)),
+        "c": run("mdpo", 3, (4.0, 4.0), (6.0, 4.0)), "d": run("ppo", 1, (7.0, 7.5)),
+        "e": {"game": "coinrun", "algo": "ppo", "seed": 2, "state": "training"},
+    }}
+    agg = aggregate(manifest, num_resamples=200)
+    mdpo = agg["coinrun/mdpo"]
+    assert mdpo["runs"] == 3 and mdpo["train"]["per_run"] == [7.0, 9.0, 5.0]
+    # IQM of 3 values trims nothing (scipy trims int(0.25 * 3) = 0 from each end): the mean.
+    assert mdpo["train"]["value"] == pytest.approx(7.0) and mdpo["gap"]["value"] == pytest.approx((1 + 3 + 1) / 3)
+    assert 5.0 <= mdpo["train"]["ci"][0] <= 7.0 <= mdpo["train"]["ci"][1] <= 9.0
+    assert agg["coinrun/ppo"]["runs"] == 1 and agg["coinrun/ppo"]["gap"]["value"] == pytest.approx(-0.5)

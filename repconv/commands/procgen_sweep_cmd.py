@@ -115,9 +115,15 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     except RuntimeError as err:
         print(f"repconv procgen sweep: {err}")
         return 1
+    from repconv.sweep import aggregate
+
     runs = manifest["runs"]
     unfinished = [n for n, e in runs.items() if e.get("state") != "done"]
     print(_results_table(manifest))
+    for group, agg in aggregate(manifest).items():
+        print(f"{group}: IQM over {agg['runs']} independent run(s) (MDPO: both agents averaged per run), 95% "
+              "stratified-bootstrap CI: " + "; ".join(
+                  f"{k} {agg[k]['value']:.2f} ({agg[k]['ci'][0]:.2f}, {agg[k]['ci'][1]:.2f})" for k in ("train", "test", "gap")))
     if unfinished and not args.no_wait:
         print(f"{len(unfinished)} run(s) unfinished: {', '.join(unfinished)}; run the same command again to resume them")
         return 1
