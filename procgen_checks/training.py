@@ -201,7 +201,8 @@ def train(
     ``init_from`` (new runs only) is a policy checkpoint whose weights every agent starts from; the optimiser,
     reward normaliser and environments start fresh, and the file is recorded in config.json.
     ``time_origin`` (``time.monotonic()`` at the start of the command) anchors ``runtime.time_limit``.
-    Returns a summary: status ("finished" or "stopped"), reason, iteration, env_steps, files.
+    Returns a summary: status ("finished" or "stopped"), reason, signal (the name of the signal that stopped
+    the run, or None), iteration, env_steps, files.
     """
     origin = time.monotonic() if time_origin is None else time_origin
     run_dir = Path(run_dir)
@@ -255,7 +256,7 @@ def train(
 
     c = trainer.config
     total_iterations = c.num_iterations
-    status, reason = "finished", "total_steps reached"
+    status, reason, stopped_by = "finished", "total_steps reached", None
     checkpoint_s = 2.0  # estimate until measured
     iteration_s = trainer.last_iteration_seconds
     last_saved = trainer.iteration if resume else None
@@ -270,7 +271,7 @@ def train(
         with _stop_on_signals() as stop:
             while trainer.iteration < total_iterations:
                 if stop["signal"]:
-                    status, reason = "stopped", f"{stop['signal']} received"
+                    status, reason, stopped_by = "stopped", f"{stop['signal']} received", stop["signal"]
                     break
                 if runtime.time_limit is not None:
                     needed = 1.0 + 1.5 * checkpoint_s + (1.25 * iteration_s if iteration_s else 0.0)
@@ -298,6 +299,7 @@ def train(
     return {
         "status": status,
         "reason": reason,
+        "signal": stopped_by,
         "iteration": trainer.iteration,
         "total_iterations": total_iterations,
         "env_steps": trainer.agents[0].env_steps,
