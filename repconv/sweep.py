@@ -244,7 +244,7 @@ class RunJob(submitit.helpers.Checkpointable):
                     or current["splits"]["train"]["episodes"] != spec.eval_episodes:
                 cmd = _cli() + ["evaluate", str(path), "--episodes", str(spec.eval_episodes), "--seed",
                                 str(spec.eval_seed), "--device", spec.device, "--torch-threads", str(spec.torch_threads),
-                                "--out", str(out), "--no-progress"]
+                                "--out", str(out), "--no-progress", "--overwrite"]  # only a stale result is replaced
                 rc = self._run(cmd, "eval.txt")
                 if rc != 0 or not out.is_file():
                     self._record("failed", returncode=rc)
@@ -488,7 +488,8 @@ def _estimate(sweep_dir: Path, names: list[str], extra: list[str], manifest: Man
             checkpoints.append(str(path))
             evaluations.append(str(path.with_suffix(".eval.json")))
     out = sweep_dir / ESTIMATE_DIR
-    cmd = _cli() + ["estimate", *checkpoints, "--out", str(out), "--evaluation", *evaluations, "--no-progress", *extra]
+    cmd = _cli() + ["estimate", *checkpoints, "--out", str(out), "--evaluation", *evaluations, "--no-progress",
+                    "--overwrite", *extra]  # the estimate of the sweep's current runs replaces the earlier one
     log(f"estimate over {len(checkpoints)} policies of {len(names)} runs -> {out}")
     rc = subprocess.call(cmd)
     if rc == 0:
