@@ -56,13 +56,16 @@ MANIFEST_FILE = "manifest.json"
 JOB_FILE = "job.json"
 ESTIMATE_DIR = "estimate"
 
-#: Torch threads per job on CPU (benchmarks/bench_procgen_train.py --sweep-threads: one thread per run and
-#: two runs side by side gave more env steps per second in total than one run with two threads).
+#: Torch threads per job on CPU. On 2 shared cores an oversubscribed OpenMP pool collapses (docs/procgen_training.md:
+#: 1 thread 116 env steps/s, 2 threads 22 with another process busy), and two 1-thread cpu-small runs side by side
+#: each ran at 227-257 env steps/s on this machine. benchmarks/bench_procgen_sweep_threads.py measures the
+#: choice (1 vs 2 threads, 2 runs at once) on a given machine.
 DEFAULT_TORCH_THREADS = 1
 
-#: Env steps per second and run (all agents together) used by --dry-run, from benchmarks/bench_procgen_train.py
-#: at the cpu-small configuration: 2 CPU cores, 1 torch thread per run, two runs side by side (shared machine);
-#: and from the committed runs of checkpoints/README.md for cuda (six runs sharing one H100).
+#: Env steps per second and run (all agents together) used by --dry-run. cpu: PPO at cpu-small on 2 shared
+#: cores (docs/procgen_training.md: about 210; 227-257 for each of two runs side by side), MDPO assumed
+#: to step its two agents at the same total rate; cuda: the committed runs of checkpoints/README.md
+#: (six runs sharing one H100). Replace with --steps-per-s for another machine.
 THROUGHPUT: dict[tuple[str, str], float] = {
     ("cpu", "ppo"): 200.0,
     ("cpu", "mdpo"): 200.0,
