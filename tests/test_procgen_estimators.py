@@ -121,6 +121,34 @@ def test_strength_zero_is_the_identity_and_draws_are_reproducible():
         RandomConvolution(1.5)
 
 
+def _kornia_jitter(renderer: ColourJitter, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """The jitter as kornia computes it (its ``ColorJitter`` on NCHW frames in [0, 1]): the oracle."""
+    params = renderer.parameters(frames.shape[0], rng)
+    out = renderer.augmentation(frames.float().permute(0, 3, 1, 2) / 255.0, params=params)
+    return (out * 255.0).permute(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.3])
+def test_jitter_equals_kornia_colour_jitter(strength):
+    g = torch.Generator().manual_seed(3)
+    frames = torch.randint(0, 256, (24, 64, 64, 3), dtype=torch.uint8, generator=g)
+    # Pixels where the hue formula branches: greys (no chroma), black, white, ties of two channels,
+    # pure primaries and flat frames (contrast mean equal to every pixel).
+    special = torch.tensor([[0, 0, 0], [255, 255, 255], [128, 128, 128], [255, 255, 0], [0, 255, 255],
+                            [255, 0, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [200, 200, 10], [10, 200, 200]],
+                           dtype=torch.uint8)
+    frames[0, :, : len(special)] = special
+    frames[1] = 77
+    frames[2, ...] = torch.tensor([250, 5, 250], dtype=torch.uint8)
+    renderer = ColourJitter(strength)
+    ours = renderer(frames, np.random.default_rng(11))
+    reference = _kornia_jitter(renderer, frames, np.random.default_rng(11))
+    assert ours.shape == frames.shape and ours.is_contiguous()
+    # float32 rounding on the [0, 255] scale; a pixel differs by far more when a step or clamp is wrong.
+    torch.testing.assert_close(ours, reference, rtol=0, atol=2e-3)
+    assert (ours - frames.float()).abs().max() > 10  # the frames were changed
+
+
 def test_renderer_names_are_checked():
     assert parse_renderers("backgrounds, randconv,jitter") == ["backgrounds", "randconv", "jitter"]
     with pytest.raises(ValueError, match="unknown renderer 'randcov'. Did you mean 'randconv'"):
