@@ -26,6 +26,7 @@ from theory.statements import Statement
 
 from . import engine
 from .evaluation import Evaluation
+from .numbers import from_flint, is_flint
 
 __all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
 
@@ -73,7 +74,9 @@ def _layout(value: np.ndarray, tags: tuple[str, ...], want: tuple[str, ...], sid
 
 
 def _zero_like(x: np.ndarray) -> Any:
-    return Fraction(0) if x.dtype == object else 0.0
+    if x.dtype != object:
+        return 0.0
+    return x.reshape(-1)[0] * 0 if is_flint(x) else Fraction(0)
 
 
 def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -82,9 +85,21 @@ def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def statement_terms(ev: Evaluation) -> StatementTerms:
-    """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`."""
+    """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`.
+
+    An exact evaluation computed on FLINT rationals is assembled on them and converted back to
+    fractions at the end (the same values).
+    """
+    if ev.flint is not None:
+        terms = _statement_terms(ev.flint.evaluation, ev.flint.mdp, ev.flint.family)
+        values = {k: (from_flint(np.asarray(v)), tags) for k, (v, tags) in terms.values.items()}
+        return StatementTerms(values, terms.missing, terms.exact, terms.batch_shape, terms.num_renderers)
     inst = ev.instance
-    mdp, fam = inst.mdp, inst.family
+    return _statement_terms(ev, inst.mdp, inst.family)
+
+
+def _statement_terms(ev: Evaluation, mdp: Any, fam: Any) -> StatementTerms:
+    inst = ev.instance
     base, new = ev.pi, ev.pi_tilde
     train = list(fam.train)
     held_out = [k for k in range(fam.num_renderers) if k not in fam.train]
