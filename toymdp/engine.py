@@ -35,6 +35,7 @@ from typing import Iterator
 import numpy as np
 from sympy import QQ
 from sympy.polys.matrices import DomainMatrix
+from threadpoolctl import ThreadpoolController
 
 from .numbers import FLINT, is_flint
 
@@ -125,6 +126,22 @@ def _torch():
     return torch
 
 
+_THREADPOOLS: ThreadpoolController | None = None
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One BLAS / OpenMP thread inside the block: a batch of small systems is one small LAPACK call per
+    matrix (numpy) or a batched LU over tiny matrices (torch), and the libraries' own threads only add
+    synchronisation (several times slower at S=10, far worse on a busy machine). The controller is
+    built once; each limit costs microseconds."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    with _THREADPOOLS.limit(limits=1):
+        yield
+
+
 def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve ``M x = b`` for ``M (..., n, n)`` and ``b (..., n)``, batched over ``...``."""
     M, b = np.broadcast_arrays(M, b[..., None])
@@ -143,8 +160,10 @@ def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     torch = _torch()
     if torch is not None:
         t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
-        return torch.linalg.solve(t(M), t(b)).numpy()
-    return np.linalg.solve(M, b[..., None])[..., 0]
+        with _one_thread():
+            return torch.linalg.solve(t(M), t(b)).numpy()
+    with _one_thread():
+        return np.linalg.solve(M, b[..., None])[..., 0]
 
 
 def solve_pair(M: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,9 +173,10 @@ def solve_pair(M: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray,
         return solve(M, b), solve(np.swapaxes(M, -1, -2), c)
     M, b, c = np.broadcast_arrays(M, b[..., None], c[..., None])
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
-    LU, pivots = torch.linalg.lu_factor(t(M))
-    x = torch.linalg.lu_solve(LU, pivots, t(b[..., :1]))
-    y = torch.linalg.lu_solve(LU, pivots, t(c[..., :1]), adjoint=True)
+    with _one_thread():
+        LU, pivots = torch.linalg.lu_factor(t(M))
+        x = torch.linalg.lu_solve(LU, pivots, t(b[..., :1]))
+        y = torch.linalg.lu_solve(LU, pivots, t(c[..., :1]), adjoint=True)
     return x.numpy()[..., 0], y.numpy()[..., 0]
 
 
