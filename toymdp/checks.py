@@ -23,6 +23,7 @@ In C1, T1 and T1c the base policy is ``instance.pi`` and the new policy ``instan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Iterable
 
 import numpy as np
@@ -32,7 +33,7 @@ from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from .evaluation import Evaluation, evaluate
 from .model import Instance
-from .numbers import format_number
+from .numbers import format_number, from_flint
 from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
 __all__ = [
@@ -142,7 +143,7 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     """Evaluate and reduce one statement: arrays ``lhs, rhs, slack, scale, tightness, vacuous`` and ``pair``."""
     exact = terms.exact
     values = terms.for_statement(stmt)
-    out = stmt.evaluate(values, exact=exact)
+    out = stmt.evaluate(values, exact=exact, rational=terms.rational)
     K = terms.num_renderers
     shape = terms.batch_shape + (K,) * len(stmt.indices)
     arrays = {
@@ -163,6 +164,8 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
         idx = np.asarray(np.argmin(arrays["slack"], axis=-1), dtype=np.int64)
         arrays = {k: _gather(v, idx) for k, v in arrays.items()}
         pair = np.stack(np.broadcast_arrays(np.arange(K), idx), axis=-1)
+    if terms.rational is not Fraction:  # FLINT rationals: back to fractions once reduced
+        arrays = {k: from_flint(v) for k, v in arrays.items()}
     tnum, tden = arrays.pop("tnum"), arrays.pop("tden")
     tight = np.array(tightness_ratio(tnum, tden, exact=exact)) if stmt.tightness_expression else None
     if tight is not None and not exact:

@@ -15,7 +15,7 @@ axes so that the values broadcast over the statement's own indices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -26,7 +26,7 @@ from theory.statements import Statement
 
 from . import engine
 from .evaluation import Evaluation
-from .numbers import from_flint, is_flint
+from .numbers import FLINT, is_flint
 
 __all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
 
@@ -44,13 +44,16 @@ class StatementTerms:
     exact: bool
     batch_shape: tuple[int, ...]
     num_renderers: int
+    #: The exact number type of ``values``: :class:`fractions.Fraction`, or ``flint.fmpq`` for an
+    #: evaluation computed on FLINT rationals (statements are then decided on them, in C).
+    rational: type = Fraction
 
     def subset(self, rows: list[int]) -> "StatementTerms":
         """The terms of the instances ``rows`` of a batch with one axis."""
         if len(self.batch_shape) != 1:
             raise ValueError(f"subset needs a batch with one axis, this one has shape {self.batch_shape}")
         values = {k: (np.asarray(v)[rows], tags) for k, (v, tags) in self.values.items()}
-        return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers)
+        return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers, self.rational)
 
     def for_statement(self, statement: Statement) -> dict[str, Any]:
         """The statement's quantities, each shaped ``batch + (K,) * len(statement.indices)`` or broadcastable to it."""
@@ -87,13 +90,12 @@ def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def statement_terms(ev: Evaluation) -> StatementTerms:
     """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`.
 
-    An exact evaluation computed on FLINT rationals is assembled on them and converted back to
-    fractions at the end (the same values).
+    An exact evaluation computed on FLINT rationals is assembled on them (``rational`` is then
+    ``flint.fmpq``; :func:`toymdp.numbers.from_flint` converts any value to fractions).
     """
     if ev.flint is not None:
         terms = _statement_terms(ev.flint.evaluation, ev.flint.mdp, ev.flint.family)
-        values = {k: (from_flint(np.asarray(v)), tags) for k, (v, tags) in terms.values.items()}
-        return StatementTerms(values, terms.missing, terms.exact, terms.batch_shape, terms.num_renderers)
+        return replace(terms, rational=FLINT.fmpq)
     inst = ev.instance
     return _statement_terms(ev, inst.mdp, inst.family)
 
