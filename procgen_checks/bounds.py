@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from theory.statements import PARTS, STATEMENTS
+from theory.statements import PARTS, STATEMENTS, largest_return, return_range
 
 __all__ = ["bounds_for_records", "BOUND_ROWS"]
 
@@ -108,7 +108,7 @@ def _rows_at(rec: dict, others: list[tuple[dict, dict]], gamma: float, eta_train
         if R_new is None or D is None or rr["r_max"] <= rr["r_min"]:
             continue
         other_test = other.get("_eta_test_at", {}).get(gamma)
-        L_best = rr["r_max"] / (1.0 - gamma)
+        L_best = largest_return(rr["r_max"], gamma)
         for source, eps in _eps_sources(rec).items():
             v = _evaluate("C1", {"eta_test_new": other_test if other_test is not None else np.nan, "L_avg": L_best,
                                  "eps": eps, "gamma": gamma, "R_pi": R, "R_new": R_new, "D_train": D,
@@ -159,7 +159,7 @@ def bounds_for_records(records: list[dict], pairs: list[dict], cfg) -> list[dict
                 "gammas": gammas,
                 "curves": curves,
                 "vacuous": curves_vacuous,
-                "return_range": [(rr["r_max"] - rr["r_min"]) / (1 - g) if rr["r_max"] > rr["r_min"] else None for g in gammas],
+                "return_range": [return_range(rr["r_min"], rr["r_max"], g) if rr["r_max"] > rr["r_min"] else None for g in gammas],
                 "measured_gap": list(disc["gap"]),
             },
             "note": "plug-in bounds: R_hat is a lower estimate of R and training vs test levels are treated as renderers; "

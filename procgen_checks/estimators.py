@@ -26,7 +26,9 @@ import torch
 from tqdm.auto import tqdm
 
 from theory.quantities import kl, tv
+from theory.statements import return_range
 
+from .advantages import gae
 from .network import ActorCritic
 from .renderers import ImageRenderer
 from .rollouts import Rollout, policy_outputs, returns_to_go
@@ -187,15 +189,9 @@ def eps_from_critic(rollout: Rollout, gamma: float, lam: float = 0.95, value_sca
     if rollout.step_values is None:
         return None
     V = rollout.step_values * value_scale
-    r, d = rollout.rewards, rollout.dones
-    T = len(r)
-    adv = np.full(r.shape, np.nan)
-    running = np.full(r.shape[1], np.nan)  # unknown past the stream's end: NaN propagates until an episode boundary
-    for t in range(T - 1, -1, -1):
-        v_next = V[t + 1] if t + 1 < T else np.full(r.shape[1], np.nan)
-        delta = r[t] + gamma * np.where(d[t], 0.0, v_next) - V[t]
-        running = delta + gamma * lam * np.where(d[t], 0.0, running)
-        adv[t] = running
+    # The value after the stream's end is unknown (NaN): it reaches every step whose episode had not ended by then.
+    unknown = np.full(rollout.rewards.shape[1], np.nan)
+    adv = gae(rollout.rewards, V, rollout.dones, unknown, gamma, lam)
     finite = np.isfinite(adv)
     if not finite.any():
         return {"eps": None, "n": 0, "gamma": gamma, "lambda": lam, "value_scale": value_scale}
@@ -227,4 +223,4 @@ def observed_reward_range(rollouts: list[Rollout]) -> tuple[float, float]:
 
 def eps_reward_range(r_min: float, r_max: float, gamma) -> np.ndarray:
     """Upper bound ``|A| <= span Q <= (r_max - r_min) / (1 - gamma)`` (vectorised over ``gamma``)."""
-    return (r_max - r_min) / (1.0 - np.asarray(gamma, dtype=float))
+    return return_range(r_min, r_max, np.asarray(gamma, dtype=float))

@@ -2,7 +2,8 @@
 
 Shapes: a rollout holds ``T = num_steps`` steps of ``N = num_envs`` environments; per-step arrays
 are ``(T, N)``, frames ``(T, N, 64, 64, 3)`` uint8. ``dones[t, i] = 1`` means that frame ``t`` of
-env ``i`` starts a new episode (the action at ``t - 1`` ended the previous one), as in CleanRL.
+env ``i`` starts a new episode (the action at ``t - 1`` ended the previous one), as in CleanRL: the
+*episode starts* convention, converted to episode ends for :func:`procgen_checks.advantages.gae`.
 
 Per agent and minibatch the loss is (CleanRL's ``ppo_procgen``)::
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .advantages import episode_ends_from_starts, gae
 from .config import TrainConfig
 from .envs import LevelRange, ProcgenVecEnv
 from .network import FRAME_SHAPE, ActorCritic
@@ -41,7 +43,6 @@ __all__ = [
     "RunningMeanStd",
     "RewardNormalizer",
     "RolloutStorage",
-    "gae",
     "normalize_advantages",
     "clipped_policy_loss",
     "clipped_value_loss",
@@ -139,33 +140,6 @@ class RolloutStorage:
     def flat(self) -> dict[str, torch.Tensor]:
         """Every tensor with the (T, N) axes merged into one sample axis (views, no copies)."""
         return {k: v.reshape((-1,) + tuple(v.shape[2:])) for k, v in self.tensors().items()}
-
-
-def gae(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    dones: torch.Tensor,
-    next_value: torch.Tensor,
-    next_done: torch.Tensor,
-    gamma: float,
-    lam: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Generalised advantage estimation over a ``(T, N)`` rollout; returns ``(advantages, returns)``.
-
-    :math:`\delta_t = r_t + \gamma V_{t+1} (1 - d_{t+1}) - V_t`,
-    :math:`A_t = \delta_t + \gamma \lambda (1 - d_{t+1}) A_{t+1}`, returns :math:`A_t + V_t`, where
-    :math:`V_T, d_T` are ``next_value, next_done`` (the frame after the rollout).
-    """
-    T = rewards.shape[0]
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
-    for t in reversed(range(T)):
-        nonterminal = 1.0 - (next_done if t == T - 1 else dones[t + 1])
-        following = next_value if t == T - 1 else values[t + 1]
-        delta = rewards[t] + gamma * following * nonterminal - values[t]
-        last = delta + gamma * lam * nonterminal * last
-        advantages[t] = last
-    return advantages, advantages + values
 
 
 def normalize_advantages(advantages: torch.Tensor, eps: float) -> torch.Tensor:
@@ -296,9 +270,11 @@ class Trainer:
         agent.episodes += len(iteration_returns)
         with torch.inference_mode():
             next_value = agent.model(agent.next_obs)[1]
-            advantages, returns = gae(st.rewards, st.values, st.dones, next_value, agent.next_done, c.gamma, c.gae_lambda)
-            st.advantages.copy_(advantages)
-            st.returns.copy_(returns)
+            ends = episode_ends_from_starts(st.dones.cpu().numpy(), agent.next_done.cpu().numpy())
+            advantages = gae(st.rewards.cpu().numpy(), st.values.cpu().numpy(), ends, next_value.cpu().numpy(),
+                             c.gamma, c.gae_lambda)
+            st.advantages.copy_(torch.from_numpy(advantages))
+            st.returns.copy_(st.advantages + st.values)
         recent = np.array(agent.recent, dtype=float).reshape(-1, 2)
         return {
             "episodes": len(iteration_returns),

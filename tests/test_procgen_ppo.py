@@ -12,7 +12,7 @@ pytest.importorskip("procgen")
 
 from procgen_checks.config import TrainConfig, make_config  # noqa: E402
 from procgen_checks.ppo import (  # noqa: E402
-    RewardNormalizer, RolloutStorage, RunningMeanStd, Trainer, clipped_policy_loss, clipped_value_loss, gae,
+    RewardNormalizer, RolloutStorage, RunningMeanStd, Trainer, clipped_policy_loss, clipped_value_loss,
     normalize_advantages, peer_kl,
 )
 from theory.quantities import kl as kl_numpy  # noqa: E402
@@ -34,18 +34,6 @@ def test_clipped_value_loss_by_hand():
     new, old, ret = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0])
     assert clipped_value_loss(new, old, ret, 0.2).item() == pytest.approx(0.5 * (0.64 + 4) / 2)
     assert clipped_value_loss(new, old, ret, 0.2, clipped=False).item() == pytest.approx(0.5 * (0 + 4) / 2)
-
-
-def test_gae_by_hand():
-    # One env, gamma 0.9, lambda 0.8; frame 2 starts a new episode (the action at step 1 ended one).
-    rewards = torch.tensor([[1.0], [0.0], [2.0]])
-    values = torch.tensor([[0.5], [0.4], [0.3]])
-    dones = torch.tensor([[0.0], [0.0], [1.0]])
-    adv, ret = gae(rewards, values, dones, torch.tensor([0.2]), torch.tensor([0.0]), 0.9, 0.8)
-    # t=2: 2 + 0.9*0.2 - 0.3 = 1.88;  t=1: episode ends, 0 - 0.4 = -0.4;
-    # t=0: delta 1 + 0.9*0.4 - 0.5 = 0.86, A = 0.86 + 0.9*0.8*(-0.4) = 0.572
-    torch.testing.assert_close(adv[:, 0], torch.tensor([0.572, -0.4, 1.88]))
-    torch.testing.assert_close(ret[:, 0], torch.tensor([1.072, 0.0, 2.18]))
 
 
 def test_advantage_normalisation_uses_unbiased_std():

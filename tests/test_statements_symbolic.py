@@ -197,3 +197,11 @@ def test_docs_show_the_statements_as_coded():
     for statement in list(STATEMENTS.values()) + list(PARTS.values()):
         assert f"$${statement.latex()}$$" in text, statement.id
 
+
+
+def test_return_bounds_by_hand():
+    # rewards in [-1, 2], gamma = 9/10: returns lie in [-10, 20], a span of 30
+    assert th.smallest_return(Fraction(-1), Fraction(9, 10)) == Fraction(-10)
+    assert th.largest_return(Fraction(2), Fraction(9, 10)) == Fraction(20)
+    assert th.return_range(Fraction(-1), Fraction(2), Fraction(9, 10)) == Fraction(30)
+    np.testing.assert_allclose(th.return_range(0.0, 1.0, np.array([0.0, 0.5, 0.75])), [1.0, 2.0, 4.0], rtol=0, atol=0)

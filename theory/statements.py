@@ -46,6 +46,12 @@ __all__ = [
     "STATEMENTS",
     "PARTS",
     "trpo_penalty",
+    "SMALLEST_RETURN",
+    "LARGEST_RETURN",
+    "RETURN_RANGE",
+    "smallest_return",
+    "largest_return",
+    "return_range",
 ]
 
 #: Provenance labels and what they mean (docs/theory.md keeps them).
@@ -132,6 +138,26 @@ def trpo_penalty(eps_: sp.Expr, gamma_: sp.Expr, alpha_: sp.Expr) -> sp.Expr:
 RETURN_RANGE = (r_max - r_min) / (1 - gamma)
 #: ``r_min / (1 - gamma)``: the smallest possible return.
 SMALLEST_RETURN = r_min / (1 - gamma)
+#: ``r_max / (1 - gamma)``: the largest possible return.
+LARGEST_RETURN = r_max / (1 - gamma)
+
+_RETURN_BOUNDS = {name: sp.lambdify((r_min, r_max, gamma), expr, modules="numpy")
+                  for name, expr in (("smallest", SMALLEST_RETURN), ("largest", LARGEST_RETURN), ("range", RETURN_RANGE))}
+
+
+def smallest_return(r_min_: Any, gamma_: Any) -> Any:
+    """:data:`SMALLEST_RETURN` ``r_min / (1 - gamma)`` for numbers, fractions or numpy arrays."""
+    return _RETURN_BOUNDS["smallest"](r_min_, 0, gamma_)
+
+
+def largest_return(r_max_: Any, gamma_: Any) -> Any:
+    """:data:`LARGEST_RETURN` ``r_max / (1 - gamma)`` for numbers, fractions or numpy arrays."""
+    return _RETURN_BOUNDS["largest"](0, r_max_, gamma_)
+
+
+def return_range(r_min_: Any, r_max_: Any, gamma_: Any) -> Any:
+    """:data:`RETURN_RANGE` ``(r_max - r_min) / (1 - gamma)`` for numbers, fractions or numpy arrays."""
+    return _RETURN_BOUNDS["range"](r_min_, r_max_, gamma_)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from common.stats import mean_ci
+from theory.statements import smallest_return
 
 from . import engine
 from .distillation import TrainConfig, initial_weights, train
@@ -321,7 +322,7 @@ def gamma_sweep(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray, config: ToyExp
             "holds_fraction": _tolist(fields["holds"].mean(axis=(1, 2))),
             "vacuous_fraction": _tolist(fields["vacuous"].mean(axis=(1, 2))),
         }
-    out["vacuous_level"] = [float(toy.mdp.r.min()) / (1 - g) for g in config.gammas]
+    out["vacuous_level"] = [smallest_return(float(toy.mdp.r.min()), g) for g in config.gammas]
     return out
 
 

@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from theory.statements import smallest_return
+
 __all__ = ["FIGURES", "render_all", "table_markdown", "training_curves", "bounds_vs_robustness", "bounds_vs_gamma", "tightest_instances"]
 
 _CURVE_PANELS = (
@@ -80,7 +82,7 @@ def bounds_vs_robustness(results: dict[str, Any], family: str):
             ax.scatter(x[i].ravel(), lhs[i].ravel(), s=6, color=colours[i], alpha=0.5, marker="o",
                        label=f"{_alpha_label(a)}: actual")
             ax.scatter(x[i].ravel(), rhs[i].ravel(), s=6, color=colours[i], alpha=0.5, marker="x")
-        ax.axhline(fam["family"]["r_min"] / (1 - fam["family"]["gamma"]), color="red", ls="--", lw=1,
+        ax.axhline(smallest_return(fam["family"]["r_min"], fam["family"]["gamma"]), color="red", ls="--", lw=1,
                    label=r"vacuous below $r_{min}/(1-\gamma)$")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel(r"$R(\pi) + R(\tilde\pi) + D_{train}$ (peer $\pi$, agent $\tilde\pi$)" if sid == "C1" else r"$R(\tilde\pi)$ of the agent")
