@@ -32,7 +32,6 @@ from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from .evaluation import Evaluation, evaluate
-from .model import Instance
 from .numbers import format_number, from_flint
 from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
@@ -261,7 +260,8 @@ def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
         return statement_terms(evaluate(ev.instance.to_exact()))
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
-    return statement_terms(evaluate(Instance.stack([ev.instance[i].to_exact() for (i,) in rows])))
+    # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
+    return statement_terms(evaluate(ev.instance[np.array([i for (i,) in rows])].to_exact()))
 
 
 def check_all(
