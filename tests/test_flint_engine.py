@@ -97,3 +97,18 @@ def test_from_flint_builds_normal_fractions():
     assert back == [Fraction(-3, 2), Fraction(0), Fraction(10**30 + 1, 3**40)]
     assert [hash(v) for v in back] == [hash(Fraction(-3, 2)), hash(0), hash(Fraction(10**30 + 1, 3**40))]
     assert str(back[0]) == "-3/2"
+
+
+def test_statement_terms_are_fractions_unless_native():
+    from toymdp.statement_terms import statement_terms
+
+    inst = random_instances(np.random.default_rng(5), 4, 3, 2, 3, 3, exact=True)
+    fallback, flint = _both_paths(lambda: statement_terms(evaluate(inst)))
+    assert flint.values.keys() == fallback.values.keys()
+    for name, (value, tags) in flint.values.items():
+        assert np.asarray(value).tolist() == np.asarray(fallback.values[name][0]).tolist(), name
+        assert all(type(v) is Fraction for v in np.asarray(value).reshape(-1).tolist()), name
+    with use_flint(True):
+        native = statement_terms(evaluate(inst), native=True)
+    assert native.rational is not Fraction
+    assert from_flint(np.asarray(native.values["eta_base"][0])).tolist() == np.asarray(fallback.values["eta_base"][0]).tolist()

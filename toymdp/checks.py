@@ -283,11 +283,11 @@ def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
     """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch."""
     batch = ev.instance.batch_shape
     if not batch:
-        return statement_terms(evaluate(ev.instance.to_exact()))
+        return statement_terms(evaluate(ev.instance.to_exact()), native=True)
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
     # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
-    return statement_terms(evaluate(ev.instance[np.array([i for (i,) in rows])].to_exact()))
+    return statement_terms(evaluate(ev.instance[np.array([i for (i,) in rows])].to_exact()), native=True)
 
 
 def check_all(
@@ -306,7 +306,7 @@ def check_all(
     number of clear failures (beyond round-off) re-decided, worst first; the others stay float-decided
     (``exact`` False) and are counted as float violations by the caller.
     """
-    terms = terms or statement_terms(evaluation)
+    terms = terms or statement_terms(evaluation, native=True)
     pending: dict[str, _Pending] = {}
     for sid in list(ids) if ids is not None else default_ids():
         try:
@@ -347,7 +347,7 @@ def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exact
     the statement needs.
     """
     get_statement(statement_id)  # a clear error for an unknown ID
-    terms = statement_terms(evaluation)
+    terms = statement_terms(evaluation, native=True)
     terms.for_statement(get_statement(statement_id))  # raises NotApplicableError
     return check_all(evaluation, [statement_id], redecide_exactly=redecide_exactly, terms=terms)[statement_id]
 

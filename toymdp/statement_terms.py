@@ -26,7 +26,7 @@ from theory.statements import C1v_F, Statement
 
 from . import engine
 from .evaluation import Evaluation
-from .numbers import FLINT, is_flint
+from .numbers import FLINT, from_flint, is_flint
 
 __all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
 
@@ -92,14 +92,19 @@ def _visitation_mean(one_minus_gamma: np.ndarray, rho: np.ndarray, per_state: np
     return one_minus_gamma * (rho * per_state).sum(axis=-1)
 
 
-def statement_terms(ev: Evaluation) -> StatementTerms:
+def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
     """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`.
 
-    An exact evaluation computed on FLINT rationals is assembled on them (``rational`` is then
-    ``flint.fmpq``; :func:`toymdp.numbers.from_flint` converts any value to fractions).
+    An exact evaluation computed on FLINT rationals is assembled on them; the values are converted
+    to fractions unless ``native=True`` (then ``rational`` is ``flint.fmpq``: what
+    :func:`toymdp.checks.check_all` uses to decide the statements in C).
     """
     if ev.flint is not None:
-        return _statement_terms(ev.flint.evaluation, ev.flint.mdp, ev.flint.family, FLINT.fmpq)
+        terms = _statement_terms(ev.flint.evaluation, ev.flint.mdp, ev.flint.family, FLINT.fmpq)
+        if native:
+            return terms
+        values = {k: (from_flint(np.asarray(v)), tags) for k, (v, tags) in terms.values.items()}
+        return StatementTerms(values, terms.missing, terms.exact, terms.batch_shape, terms.num_renderers)
     inst = ev.instance
     return _statement_terms(ev, inst.mdp, inst.family)
 
