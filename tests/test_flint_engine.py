@@ -13,7 +13,7 @@ from toymdp import engine
 from toymdp.checks import check_all
 from toymdp.numbers import from_flint, to_flint, use_flint
 from toymdp.random_instances import random_instances
-from toymdp.search import random_batches
+from toymdp.search import random_batch
 
 pytest.importorskip("flint")
 
@@ -53,7 +53,10 @@ def test_flint_evaluation_gives_the_same_fractions(batch):
 
 
 def test_flint_check_gives_the_same_decisions_on_every_edge_case():
-    batches = [b for _, b in random_batches(np.random.default_rng(3), 120, exact=True, batch_size=20)]
+    rng = np.random.default_rng(3)
+    kinds = ("generic", "long_horizon", "sparse", "deterministic_base", "deterministic", "single_renderer",
+             "identical_renderers", "same_policy", "myopic", "one_state")
+    batches = [random_batch(rng, kind, 12, exact=True) for kind in kinds]
 
     def decide():
         out = []
