@@ -65,6 +65,10 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
                    help="results of `repconv procgen evaluate` giving the measured gap (matched by their checkpoint; "
                         "CKPT.eval.json beside a checkpoint is used without being named)")
     p.add_argument("--max-extra-steps", type=int, default=1000, help="steps after recording to let first episodes finish (default: %(default)s)")
+    p.add_argument("--gap-episodes", type=int, default=16, help="episodes per split and arm of the measured rendering gap (default: %(default)s)")
+    p.add_argument("--gap-stride", type=int, default=1, help="per-state TV behind Rv_hat on every Nth step of each episode; 1 is unbiased (default: %(default)s)")
+    p.add_argument("--gap-max-steps", type=int, default=1000, help="steps after which an episode of the rendering-gap arms counts as unfinished (default: %(default)s)")
+    p.add_argument("--paper-states", type=int, default=256, help="states per split for the paper's robustness metric (mean KL under 3 N(0,1) random convolutions); 0 skips it (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--no-figures", action="store_true", help="write the JSON only")
@@ -90,7 +94,8 @@ def _config(args: argparse.Namespace):
             strengths=args.strengths, sweep_states=args.sweep_states, gamma=args.gamma,
             gammas=args.gammas if args.gammas is not None else list(DEFAULT_GAMMAS),
             reward_range=args.reward_range, value_scale=args.value_scale, max_extra_steps=args.max_extra_steps,
-            bootstrap_resamples=args.bootstrap, seed=args.seed,
+            bootstrap_resamples=args.bootstrap, seed=args.seed, gap_episodes=args.gap_episodes,
+            gap_stride=args.gap_stride, gap_max_steps=args.gap_max_steps, paper_metric_states=args.paper_states,
         )
     except ValueError as err:
         raise CommandError(str(err)) from None
