@@ -199,3 +199,26 @@ def test_bad_input_gets_one_line_errors(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert main(["procgen", "report", str(tmp_path / "nothing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_rendering_gap_arms_play_the_same_levels_and_a_desynchronised_twin_is_never_used():
+    from procgen_checks.estimators import rv_estimate
+    from procgen_checks.rollouts import collect_episodes, episode_render_seeds
+
+    model = _policy(3)
+    seeds = episode_render_seeds(np.random.SeedSequence(0), ["randconv"], 3)
+    common = dict(num_episodes=3, render_seeds=seeds, rand_seed=11, stride=1, max_steps=15, progress=False)
+    ref = collect_episodes(model, "coinrun", LevelRange(0, 50), compare=["backgrounds", "randconv"],
+                           rng=np.random.default_rng(0), **common)
+    for name in ("backgrounds", "randconv"):
+        arm = collect_episodes(model, "coinrun", LevelRange(0, 50), acting=name, rng=np.random.default_rng(1), **common)
+        assert np.array_equal(arm.level_seeds, ref.level_seeds), name  # paired: the same level in episode e
+    d = ref.distances["backgrounds"]
+    assert not d.desynced.any() and d.tv.size == int(ref.lengths.sum()) and d.tv.max() > 0
+    # a twin on another rand_seed plays other levels: detected at the start, every episode excluded from Rv_hat
+    bad = collect_episodes(model, "coinrun", LevelRange(0, 50), compare=["backgrounds"], twin_rand_seed=999,
+                           rng=np.random.default_rng(0), **{k: v for k, v in common.items() if k != "render_seeds"})
+    b = bad.distances["backgrounds"]
+    assert b.desynced.all() and b.tv.size == 0 and {e.reason for e in b.events} == {"level seed"}
+    r = rv_estimate(b.tv, b.episode, b.step, bad.lengths, bad.finished, b.desynced, 0.9, 1, np.random.default_rng(0))
+    assert r["value"] is None and r["episodes"] == 0
