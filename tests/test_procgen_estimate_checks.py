@@ -134,7 +134,8 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     assert mg[0]["source"] == "first episodes of these rollouts"
     assert res["aggregate"]["metrics"]["gap"]["by_algo"]["ppo"]["runs"] == [[1.5]]
     assert "lower estimate of R" in report and "coinrun-mdpo-s1-a2 (p1.pt)" in report
-    for name in ("tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap"):
+    for name in ("tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "rendering_gap_bounds",
+                 "rv_vs_rendering_gap"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0 and (out / "figures" / f"{name}.pdf").is_file()
         assert f"figures/{name}.png" in report
 

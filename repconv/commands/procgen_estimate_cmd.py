@@ -202,17 +202,15 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
                 )
     lines += ["", "## eps, returns and the measured generalization gap", "",
               "| checkpoint | critic | eps (critic, GAE) | eps (Monte Carlo spread) | eps (reward-range bound) | reward range (source) | "
-              "train return (episodes) | test return (episodes) | gap [95% CI] | measured gap [95% CI] (episodes per split; source) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "train return (episodes) | test return (episodes) | measured train-test gap [95% CI] (episodes per split; source) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for rec in result["checkpoints"]:
         eps, ret, rr = rec["eps"], rec["returns"], rec["reward_range"]
-        gap_ci = ret.get("gap_ci")
-        gap = _fmt(ret.get("gap")) + (f" [{_fmt(gap_ci[0])}, {_fmt(gap_ci[1])}]" if gap_ci else "")
         lines.append(
             f"| {rec['label']} | {_fmt(rec['has_critic'])} | {_fmt((eps['critic'] or {}).get('eps'))} | "
             f"{_fmt(eps['monte_carlo'].get('eps'))} | {_fmt(eps['reward_range_bound'])} | "
             f"[{_fmt(rr['r_min'])}, {_fmt(rr['r_max'])}] ({rr['source'].split(':')[0]}) | "
-            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | {gap} | "
+            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | "
             f"{_gap_cell(rec.get('measured_gap'))} |"
         )
     lines += ["", f"eps uses gamma = {cfg['gamma']}; the returns are undiscounted first-episode returns of these rollouts (one "
@@ -226,6 +224,8 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
             lines.append(f"| {pr['labels'][0]} vs {pr['labels'][1]} | {pr['d_train']['n']} | {_ci(pr['d_train'], 'mean')} | "
                          f"{_ci(pr['d_train'], 'max')} | {_fmt(pr['feature_cosine']['mean'])} |")
         lines.append("")
+    if any(rec.get("rendering_gap") for rec in result["checkpoints"]):
+        lines += _rendering_gap_tables(result)
     if any(rec.get("bounds") for rec in result["checkpoints"]):
         lines += _bounds_table(result)
     lines += _aggregate_table(result)
@@ -235,10 +235,68 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
         "tv_vs_strength": "TV against the strength of the image renderers (mean with 95% CI band; max dotted).",
         "robustness_vs_gap": "Sampled R (max TV over renderers) against the measured generalization gap.",
         "bounds_vs_gap": "Bounds on the train-test gap against the effective horizon, with the measured gap and the return range.",
+        "rendering_gap_bounds": "G1vr (solid) and G1r (dotted) against the measured rendering gap's 95% interval (bars), "
+                                "test levels, one row per renderer, PPO and MDPO side by side; dashed: the return range.",
+        "rv_vs_rendering_gap": "Rv_hat against the measured rendering gap per (checkpoint, renderer), with 95% intervals "
+                               "over episodes and the Spearman correlation (interval over training runs).",
     }
     for name, caption in captions.items():
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"*{caption}*", ""]
     return "\n".join(lines) + "\n"
+
+
+def _interval(v, ci) -> str:
+    if v is None:
+        return "n/a"
+    return f"{_fmt(v)} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and None not in ci else _fmt(v)
+
+
+def _rendering_gap_tables(result: dict) -> list[str]:
+    gamma = result["config"]["gamma"]
+    lines = ["## The rendering gap and the bounds that bound it", "",
+             "Rendering gap = eta(policy acting under the training rendering) - eta(policy acting under renderer k), "
+             "paired episodes on the same levels (95% bootstrap interval over episodes). Rv_hat = visitation-weighted "
+             f"TV at gamma = {gamma} (interval over episodes; *upper* = the upper limit the G1vr bound uses). "
+             "Largest informative gamma: the largest gamma of the grid at which the bound is below the return range. "
+             "Held: at every gamma the gap's interval meets [-bound, bound]. G1r uses the max sampled TV, a LOWER "
+             "estimate of R.", "",
+             "| checkpoint | renderer | split | pairs | undiscounted gap [95% CI] | gap at gamma [95% CI] | "
+             "Rv_hat [95% CI] (upper) | G1vr largest informative gamma | G1vr held | G1r largest informative gamma | G1r held |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for rec in result["checkpoints"]:
+        rb = ((rec.get("bounds") or {}).get("rendering_gap") or {}).get("per_renderer", {})
+        for name, per in rec.get("rendering_gap", {}).items():
+            for split, gp in per.items():
+                rv = rec["Rv_hat"][name][split]
+                i = rv["gammas"].index(gamma)
+                k = gp["by_gamma"]["gammas"].index(gamma)
+                u = gp["undiscounted"]
+                rows = rb.get(name, {}).get(split, {})
+                g1vr, g1r = rows.get("G1vr", {}), rows.get("G1r", {})
+                lines.append(
+                    f"| {rec['label']} | {name} | {split} | {u['pairs']} | {_interval(u['gap'], u['ci'])} | "
+                    f"{_interval(gp['by_gamma']['gap'][k], gp['by_gamma']['ci'][k])} | "
+                    f"{_interval(rv['value'][i], rv['ci'][i])} ({_fmt(rv['upper'][i])}) | "
+                    f"{_fmt(g1vr.get('largest_informative_gamma'))} | {_fmt(g1vr.get('all_held'))} | "
+                    f"{_fmt(g1r.get('largest_informative_gamma'))} | {_fmt(g1r.get('all_held'))} |")
+    lines.append("")
+    rc = result.get("rank_correlation") or {}
+    if rc:
+        lines += ["## Rank correlation of Rv_hat with the rendering gap", "",
+                  "| split | gamma | cells | Spearman [95% CI] | interval resamples |", "|---|---|---|---|---|"]
+        for split, c in rc.items():
+            lines.append(f"| {split} | {c['gamma']} | {c['cells']} | {_interval(c['value'], c['ci'])} | {c['units']} |")
+        lines.append("")
+    if any(rec.get("paper_robustness") for rec in result["checkpoints"]):
+        lines += ["## The paper's robustness metric (our reading)", "",
+                  next(rec["paper_robustness"]["note"] for rec in result["checkpoints"] if rec.get("paper_robustness")), "",
+                  "| checkpoint | train levels: mean KL [95% CI] | test levels: mean KL [95% CI] |", "|---|---|---|"]
+        for rec in result["checkpoints"]:
+            pr = rec.get("paper_robustness")
+            if pr:
+                lines.append(f"| {rec['label']} | {_ci(pr['train'], 'mean')} | {_ci(pr['test'], 'mean')} |")
+        lines.append("")
+    return lines
 
 
 def _gap_cell(mg: dict | None) -> str:
