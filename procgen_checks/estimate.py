@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from common.files import read_json
 from common.stats import difference_interval, interval_estimate, probability_of_improvement_interval, stratified_bootstrap
 
-from .checkpoints import load_policy
+from .checkpoints import load_policy, load_torch_file
 from .envs import LevelRange, level_split
 from .estimators import (
     LOWER_ESTIMATE_NOTE,
@@ -334,10 +334,8 @@ def _value_scale(path: Path, info: dict, cfg: EstimateConfig) -> tuple[float | N
     if not state_path.is_file():
         return None, ("unusable: the critic was trained on normalised rewards (or the checkpoint does not say) and no "
                       "training state with the normaliser lies beside the checkpoint; pass --value-scale")
-    import torch
-
     try:
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = load_torch_file(state_path, "training state")
         if not state.get("config", {}).get("normalize_reward", True):
             return 1.0, f"1: {state_path} trained on unnormalised rewards"
         rms = state["agents"][int(info["agent"]) - 1]["reward_normalizer"]["return_rms"]

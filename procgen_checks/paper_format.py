@@ -14,20 +14,14 @@ from typing import Any, Mapping
 
 import torch
 
-from .checkpoints import torch_save_atomic
+from .checkpoints import load_torch_file, torch_save_atomic
 from .network import ActorCritic, CheckpointMismatchError, check_state_dict
 
 __all__ = ["load_paper_policy", "paper_state_dicts", "export_paper_policy"]
 
 
 def _read_state_dict(path: str | Path, what: str) -> Mapping[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file ({what})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for foreign files
-        raise CheckpointMismatchError(f"{path}: not a torch state dict ({what}): {err}") from None
+    state = load_torch_file(path, what)
     if isinstance(state, torch.nn.Module):  # pragma: no cover (weights_only refuses modules)
         state = state.state_dict()
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -31,9 +31,9 @@ import torch
 
 from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
 
-from .checkpoints import save_policy, torch_save_atomic
+from .checkpoints import load_torch_file, save_policy, torch_save_atomic
 from .config import TrainConfig
-from .ppo import Trainer
+from .ppo import TRAIN_STATE_FORMAT, Trainer
 
 __all__ = ["RuntimeOptions", "resolve_device", "choose_torch_threads", "train", "RunStopped", "STATE_FILE"]
 
@@ -199,7 +199,9 @@ def train(
         state_path = run_dir / STATE_FILE
         if not state_path.is_file():
             raise FileNotFoundError(f"{run_dir}: no {STATE_FILE} to resume from (was the run started with --out {run_dir}?)")
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = load_torch_file(state_path, "training state")
+        if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT or "config" not in state:
+            raise ValueError(f"{state_path}: not a {TRAIN_STATE_FORMAT} file written by `repconv procgen train`")
         saved = TrainConfig.from_dict(state["config"])
         config = TrainConfig.from_dict({**saved.to_dict(), **({"total_steps": total_steps} if total_steps is not None else {})})
         trainer = Trainer.from_state(state, device=device, env_threads=runtime.env_threads, config=config)

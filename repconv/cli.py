@@ -27,6 +27,20 @@ class CommandError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+#: Modules that only an extra installs, and the extra that does.
+EXTRA_OF_MODULE = {"torch": "procgen", "procgen": "procgen", "kornia": "procgen"}
+EXTRA_INSTALL = {"procgen": 'pip install "torch==2.13.0" -e ".[procgen]" (any torch >= 2.1 works)'}
+
+
+def missing_extra_message(err: ModuleNotFoundError) -> str | None:
+    """The one-line advice for a module of an extra that is not installed, or None for any other module."""
+    top = (err.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return f"needs the {extra} extra, which is not installed (no module {top!r}); install it with {EXTRA_INSTALL[extra]}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repconv",
@@ -51,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except CommandError as err:
         print(f"repconv {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        message = missing_extra_message(err)
+        if message is None:
+            raise
+        print(f"repconv {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"repconv {args.command}: interrupted; results written so far are kept", file=sys.stderr)
