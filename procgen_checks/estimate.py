@@ -48,7 +48,7 @@ from .estimators import (
 from .renderers import IMAGE_RENDERERS, LOCKSTEP_RENDERERS, make_image_renderer, parse_renderers
 from .rollouts import REFERENCE, Rollout, collect_episodes, collect_rollout, episode_render_seeds
 
-__all__ = ["EstimateConfig", "run_estimate", "DEFAULT_GAMMAS", "SPLITS"]
+__all__ = ["EstimateConfig", "run_estimate", "merge_results", "DEFAULT_GAMMAS", "SPLITS"]
 
 SPLITS = ("train", "test")
 #: Discount factors of the bound-vs-gamma curves (effective horizons 1/(1-gamma) from 2 to 1000).
@@ -588,5 +588,44 @@ def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool
         "pairs": pairs,
         "aggregate": _aggregates(records, cfg.renderers, agg_rng, cfg.bootstrap_resamples),
         "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, agg_rng, cfg.bootstrap_resamples)
+                             for split in SPLITS},
+    }
+
+
+def merge_results(results: list[dict], *, bounds=None) -> dict:
+    """One result from several ``run_estimate`` results with the same settings (e.g. one run per game).
+
+    Checkpoint records and ``D_train`` pairs are kept as estimated; everything computed across checkpoints is
+    computed again over the union: the game reward ranges, the bounds (``bounds(records, pairs, cfg)``, with the
+    theory layer's current statements), the aggregates and the rank correlation (random draws seeded from the
+    common ``seed``).
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    base = {k: v for k, v in results[0]["config"].items()}
+    for r in results[1:]:
+        differ = [k for k in base if r["config"].get(k) != base[k]]
+        if differ:
+            raise ValueError(f"results differ in their settings ({', '.join(differ)}): they cannot be merged")
+    cfg = EstimateConfig(**{**base, "reward_range": tuple(base["reward_range"]) if base.get("reward_range") else None})
+    records, pairs = [], []
+    for r in results:
+        offset = len(records)
+        records += [dict(rec) for rec in r["checkpoints"]]
+        pairs += [{**p, "a": p["a"] + offset, "b": p["b"] + offset} for p in r["pairs"]]
+    ranges = game_reward_ranges(records, cfg.reward_range)
+    for rec in records:
+        rec["game_reward_range"] = ranges[rec["game"]]
+        rec.pop("bounds", None)
+    if bounds is not None:
+        for rec, rows in zip(records, bounds(records, pairs, cfg)):
+            rec["bounds"] = rows
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0])
+    return {
+        "config": asdict(cfg),
+        "checkpoints": records,
+        "pairs": pairs,
+        "aggregate": _aggregates(records, cfg.renderers, rng, cfg.bootstrap_resamples),
+        "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, rng, cfg.bootstrap_resamples)
                              for split in SPLITS},
     }

@@ -126,6 +126,13 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     c1 = [r for r in res["checkpoints"][0]["bounds"]["at_gamma"] if r["statement"] == "C1"]
     assert c1 and all(r["pi_tilde"] == res["checkpoints"][1]["label"] for r in c1)
     assert res["checkpoints"][2]["bounds"]["at_gamma"] == []  # the lone PPO run has no pair and no finished episode
+    # merging two results of the same settings keeps every record and recomputes what spans checkpoints
+    merged = tmp_path / "merged"
+    assert main(["procgen", "merge", str(out), str(out), "--out", str(merged)]) == 0
+    mres = json.loads((merged / "estimate.json").read_text())
+    assert len(mres["checkpoints"]) == 6 and [(p["a"], p["b"]) for p in mres["pairs"]] == [(0, 1), (3, 4)]
+    assert mres["rank_correlation"]["test"]["cells"] == 2 * res["rank_correlation"]["test"]["cells"]
+    assert main(["procgen", "merge", str(out), "--out", str(merged)]) == 2  # never overwrites a result
     assert main(["procgen", "report", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "## Bounds with estimated terms" in report

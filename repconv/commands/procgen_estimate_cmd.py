@@ -75,6 +75,17 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_estimate_cmd)
 
+    m = sub.add_parser(
+        "merge",
+        help="merge estimate folders of the same settings (e.g. one per game) into one",
+        description=(f"Read DIR/{RESULT_FILE} of each folder, keep every checkpoint record, and compute again what spans "
+                     "checkpoints (game reward ranges, bounds with the current statements, aggregates, rank "
+                     f"correlation). Writes OUT/{RESULT_FILE}; OUT must not hold one yet."),
+    )
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by `repconv procgen estimate`")
+    m.add_argument("--out", required=True, metavar="OUT", help="folder of the merged result")
+    m.set_defaults(func=run_merge_cmd)
+
     r = sub.add_parser(
         "report",
         help="markdown summary table and figures of an estimate folder",
@@ -339,6 +350,36 @@ def _aggregate_table(result: dict) -> list[str]:
             lines.append(f"| {name} | {algo} | {'/'.join(str(len(t)) for t in a['runs'])} | "
                          f"{_fmt(iqm['value'])} [{_fmt(iqm['ci'][0])}, {_fmt(iqm['ci'][1])}] | {poi_txt} |")
     return lines + [""]
+
+
+def _read_result(folder: Path) -> dict:
+    path = folder / RESULT_FILE
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file; run `repconv procgen estimate ... --out {folder}` first")
+    try:
+        result = read_json(path)
+        _ = result["config"]["renderers"], result["checkpoints"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise CommandError(f"{path}: not a result of `repconv procgen estimate` ({err})") from None
+    return result
+
+
+def run_merge_cmd(args: argparse.Namespace) -> int:
+    from procgen_checks.estimate import merge_results
+
+    out = Path(args.out) / RESULT_FILE
+    if out.exists():
+        raise CommandError(f"{out} exists; choose another --out (a finished result is never overwritten)")
+    results = [_read_result(Path(d)) for d in args.dirs]
+    try:
+        merged = merge_results(results, bounds=_bounds_function())
+    except (ValueError, TypeError) as err:
+        raise CommandError(str(err)) from None
+    merged["meta"] = run_metadata(config=merged["config"], seed=merged["config"]["seed"], runtime_s=0.0)
+    merged["meta"]["merged_from"] = [{"dir": str(d), "meta": r.get("meta")} for d, r in zip(args.dirs, results)]
+    atomic_write_json(out, merged)
+    print(f"wrote {out} ({len(merged['checkpoints'])} checkpoints from {len(results)} results)")
+    return 0
 
 
 def run_report_cmd(args: argparse.Namespace) -> int:
