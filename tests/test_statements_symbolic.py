@@ -71,7 +71,8 @@ def test_pdl_generic_two_state_two_action_mdp():
 
 PENALIZED = [s for s in list(STATEMENTS.values()) + list(PARTS.values()) if s.penalty is not None]
 UPPER = [s for s in list(STATEMENTS.values()) + list(PARTS.values()) if s.relation == "<="]
-MONOTONE_IN = [th.R_pi, th.R_new, th.D_train, th.alpha, th.epst, th.tv_visits, th.eps, th.eps_f, th.eps_k]
+MONOTONE_IN = [th.R_pi, th.R_new, th.D_train, th.alpha, th.epst, th.tv_visits, th.eps, th.eps_f, th.eps_k,
+               th.Rv_f, th.Rv_f_new, th.Dv_f, th.penalty_v_avg]
 
 
 @pytest.mark.parametrize("statement", PENALIZED, ids=lambda s: s.id)
@@ -85,7 +86,7 @@ def test_penalty_non_decreasing(statement):
 
 @pytest.mark.parametrize("statement", UPPER, ids=lambda s: s.id)
 def test_upper_bound_non_decreasing(statement):
-    for v in [th.R_pi, th.R_new, th.D_train, th.span_Q, th.eps]:
+    for v in [th.R_pi, th.R_new, th.D_train, th.span_Q, th.eps, th.tv_span_visits, th.Rv_jk]:
         if v in statement.rhs.free_symbols:
             assert _nonneg(sp.diff(statement.rhs, v)), (statement.id, v)
 
@@ -186,7 +187,8 @@ def test_evaluator_errors_name_the_missing_quantity():
 def test_provenance_labels_follow_theory():
     labels = {sid: s.provenance for sid, s in STATEMENTS.items()}
     assert labels == {"PDL": "standard", "T1": "standard", "T1c": "standard", "L1": "reconstruction",
-                      "C1": "reconstruction", "G1": "own", "G1r": "own", "G2": "own"}
+                      "C1": "reconstruction", "G1": "own", "G1r": "own", "G2": "own",
+                      "G1v": "own", "G1vr": "own", "C1v": "own"}
 
 
 def test_docs_show_the_statements_as_coded():
@@ -205,3 +207,107 @@ def test_return_bounds_by_hand():
     assert th.largest_return(Fraction(2), Fraction(9, 10)) == Fraction(20)
     assert th.return_range(Fraction(-1), Fraction(2), Fraction(9, 10)) == Fraction(30)
     np.testing.assert_allclose(th.return_range(0.0, 1.0, np.array([0.0, 0.5, 0.75])), [1.0, 2.0, 4.0], rtol=0, atol=0)
+
+
+# ---- visitation-weighted statements: each derivation step from its parent ------------------------
+
+
+def _two_renderer_mdp():
+    """A generic 2-state, 2-action MDP with symbolic entries and two symbolic state policies (renderers j, k)."""
+    p, r = sp.symbols("p0:4"), sp.symbols("r0:4", real=True)
+    x, y = sp.symbols("x0:2"), sp.symbols("y0:2")
+    q, g = sp.symbols("q gamma")
+    P = np.empty((2, 2, 2), dtype=object)
+    for s in range(2):
+        for a in range(2):
+            P[s, a, 0], P[s, a, 1] = p[2 * s + a], 1 - p[2 * s + a]
+    R = _object([[r[0], r[1]], [r[2], r[3]]])
+    rho0 = np.array([q, 1 - q], dtype=object)
+    sigma_j = _object([[x[0], 1 - x[0]], [x[1], 1 - x[1]]])
+    sigma_k = _object([[y[0], 1 - y[0]], [y[1], 1 - y[1]]])
+    return P, R, g, rho0, sigma_j, sigma_k
+
+
+def test_g1v_from_pdl():
+    """PDL with sigma~ = pi_{f_j}, sigma = pi_{f_k} and sum_a pi_{f_k} A = 0 gives, state by state,
+    eta_j - eta_k = sum_s rho_j[s] sum_a (pi_j - pi_k)[s, a] Q_k[s, a]; with two actions the inner sum is
+    (x_s - y_s)(Q_k[s,0] - Q_k[s,1]), whose absolute value is TV times span_a Q_k (the per-state bound with equality)."""
+    P, R, g, rho0, sj, sk = _two_renderer_mdp()
+    V_j, rho_j = engine.values_and_occupancy(P, R, g, rho0, sj)
+    V_k, _ = engine.values_and_occupancy(P, R, g, rho0, sk)
+    Q_k = engine.q_values(P, R, g, V_k)
+    gap = engine.expected_return(rho0, V_j) - engine.expected_return(rho0, V_k)
+    per_state = [(sj[s, 0] - sk[s, 0]) * (Q_k[s, 0] - Q_k[s, 1]) for s in range(2)]
+    assert sp.cancel(sp.together(gap - sum(rho_j[s] * per_state[s] for s in range(2)))) == 0
+    for s in range(2):
+        tv_s = sp.Abs(sj[s, 0] - sk[s, 0])  # (|x - y| + |(1-x) - (1-y)|)/2
+        assert sp.simplify((sp.Abs(sj[s, 0] - sk[s, 0]) + sp.Abs(sj[s, 1] - sk[s, 1])) / 2 - tv_s) == 0
+    # With two actions the per-state term is d (Q0 - Q1) with |d| = TV and |Q0 - Q1| = span (equality in the
+    # per-state bound); test_per_state_bound_three_actions proves the bound where it is strict.
+    # Summing |.| over states with rho_j >= 0 is G1v's right-hand side; the left side's triangle inequality
+    # is the only step left: |sum_s rho c_s| <= sum_s rho |c_s| for rho >= 0, checked here on its two-term form.
+    rho = sp.symbols("rho0:2", nonnegative=True)
+    for signs in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+        cs = [sig * sp.Symbol(f"m{i}", nonnegative=True) for i, sig in enumerate(signs)]
+        assert _nonneg(sum(rho[i] * abs_ for i, abs_ in enumerate(sp.Abs(v) for v in cs)) - sum(rho[i] * cs[i] for i in range(2)))
+        assert _nonneg(sum(rho[i] * sp.Abs(cs[i]) for i in range(2)) + sum(rho[i] * cs[i] for i in range(2)))
+
+
+def test_per_state_bound_three_actions():
+    """|sum_a (p - q)_a x_a| <= TV(p, q) span(x) for three actions: with x sorted, x = (m, m + a, m + a + b),
+    and d = p - q = (u, v, -u - v), every sign pattern of (u, v, u + v) makes TV span -/+ sum d x nonnegative."""
+    a, b, m = sp.Symbol("a", nonnegative=True), sp.Symbol("b", nonnegative=True), sp.Symbol("m", real=True)
+    U, V = sp.Symbol("U", nonnegative=True), sp.Symbol("V", nonnegative=True)
+    x = (m, m + a, m + a + b)
+    # (u, v) with their signs and the sign of u + v, each written through nonnegative U, V.
+    cases = [(U, V), (-U, -V), (U + V, -V), (U, -U - V), (-U - V, V), (-U, U + V)]
+    for u, v in cases:
+        d = (u, v, -u - v)
+        tv = sum(sp.Abs(sp.expand(di)) for di in d) / 2
+        inner = sp.expand(sum(di * xi for di, xi in zip(d, x)))
+        assert sp.expand(inner).coeff(m) == 0
+        for sign in (1, -1):
+            assert _nonneg(sp.expand(tv * (a + b) - sign * inner)), (u, v, sign)
+    # Not a tautology: the bound without the TV factor's 1/2 reversed fails.
+    assert not _nonneg(sp.expand(sp.Rational(1, 4) * (U + V) * (a + b) - (U * a + (U + V) * b)))
+
+
+def test_g1vr_from_g1v_with_the_span_bound():
+    """span_a Q <= (r_max - r_min)/(1-gamma) at every state: G1v's sum is at most Rv_jk (r_max - r_min)/(1-gamma)^2.
+    Two states with visitation rho_s >= 0, TV_s >= 0 and span_s = RETURN_RANGE - w_s (w_s >= 0)."""
+    rho, tvs, w = (sp.symbols(f"{n}0:2", nonnegative=True) for n in ("rho", "tv", "w"))
+    span = [th.RETURN_RANGE - w[s] for s in range(2)]
+    g1v_rhs = th.G1v.rhs.subs(th.tv_span_visits, sum(rho[s] * tvs[s] * span[s] for s in range(2)))
+    g1vr_rhs = th.G1vr.rhs.subs(th.Rv_jk, (1 - th.gamma) * sum(rho[s] * tvs[s] for s in range(2)))
+    assert _nonneg(g1vr_rhs - g1v_rhs)
+    assert sp.simplify((g1vr_rhs - g1v_rhs).subs({w[0]: 0, w[1]: 0})) == 0  # equal when every span is the range
+    assert sp.simplify(th.G1vr.rhs - th.Rv_jk * (th.r_max - th.r_min) / (1 - th.gamma) ** 2) == 0
+    assert th.G1vr.lhs == th.G1v.lhs == th.G1.lhs
+    # G1vr is never weaker than G1r: Rv_jk <= R(pi).
+    z = sp.Symbol("z", nonnegative=True)
+    assert _nonneg(th.G1r.rhs - th.G1vr.rhs.subs(th.Rv_jk, th.R_pi - z).subs(th.R_pi, th.R_pi + z))
+    assert not _nonneg(th.G1r.rhs - th.G1vr.rhs)  # without Rv_jk <= R it would not follow
+
+
+def test_c1v_from_t1c_with_the_triangle_inequality():
+    """T1c per renderer, with TV(pi_f, pi~_f) <= a_s + b_s + c_s at each state (a_s = max_t TV(pi_f, pi_t),
+    b_s = max_t TV(pi~_f, pi~_t), c_s = max_t TV(pi_t, pi~_t)) summed with rho_{pi_f}: C1v.f's bound is at most
+    T1c's; C1v is C1v.f averaged with p."""
+    rho, a, b, c, w = (sp.symbols(f"{n}0:2", nonnegative=True) for n in ("rho", "a", "b", "c", "w"))
+    tv_states = [a[s] + b[s] + c[s] - w[s] for s in range(2)]  # the triangle inequality, slack w_s >= 0
+    t1c_rhs = th.T1c.rhs.subs(th.tv_visits, sum(rho[s] * tv_states[s] for s in range(2)))
+    visit = lambda x: (1 - th.gamma) * sum(rho[s] * x[s] for s in range(2))  # noqa: E731
+    c1vf_rhs = th.PARTS["C1v.f"].rhs.subs({th.Rv_f: visit(a), th.Rv_f_new: visit(b), th.Dv_f: visit(c)}, simultaneous=True)
+    assert _nonneg(t1c_rhs - c1vf_rhs)
+    assert sp.simplify((t1c_rhs - c1vf_rhs).subs({w[0]: 0, w[1]: 0})) == 0
+    # The p-average: C1v's slack is sum_f p_f times C1v.f's slack when its quantities are the p-averages.
+    p0 = sp.Symbol("p0", nonnegative=True)
+    p = (p0, 1 - p0)
+    per_f = [{q: sp.Symbol(f"{q.name}_{f}", real=True) for q in (th.eta_new, th.L, th.epst, th.Rv_f, th.Rv_f_new, th.Dv_f)}
+             for f in range(2)]
+    part = th.PARTS["C1v.f"]
+    family = {th.eta_test_new: sum(p[f] * per_f[f][th.eta_new] for f in range(2)),
+              th.L_avg: sum(p[f] * per_f[f][th.L] for f in range(2)),
+              th.penalty_v_avg: sum(p[f] * part.penalty.subs(per_f[f]) for f in range(2))}
+    slack_c1v = th.C1v.slack_expression.subs(family, simultaneous=True)
+    assert sp.simplify(slack_c1v - sum(p[f] * part.slack_expression.subs(per_f[f]) for f in range(2))) == 0

@@ -122,6 +122,23 @@ span_Q = _quantity("span_Q", r"\max_s \operatorname{span}_a Q_{\pi_{f_k}}(s, \cd
 L_cross = _quantity("L_cross", r"L_{\pi_{f_k}}(\pi_{f_j})", "surrogate of pi_{f_j} around pi_{f_k}")
 eps_k = _quantity("eps_k", r"\epsilon_{f_k}(\pi)", "max_{s,a} |A_{pi_{f_k}}(s,a)|", **_NN)
 
+# Visitation-weighted robustness (G1v, G1vr, C1v): expectations under a discounted visitation, which
+# on-policy samples estimate without bias, instead of maxima over all states.
+tv_span_visits = _quantity(
+    "tv_span_visits", r"\sum_s \rho_{\pi_{f_j}}(s)\, \mathrm{TV}(\pi_{f_j}(s), \pi_{f_k}(s))\, \operatorname{span}_a Q_{\pi_{f_k}}(s, \cdot)",
+    "sum_s rho_{pi_{f_j}}[s] TV(pi_{f_j}[s], pi_{f_k}[s]) span_a Q_{pi_{f_k}}[s, .]", **_NN)
+Rv_jk = _quantity("Rv_jk", r"R^v_{jk}(\pi)",
+                  "(1-gamma) sum_s rho_{pi_{f_j}}[s] TV(pi_{f_j}[s], pi_{f_k}[s]): expected per-state TV under the "
+                  "normalised discounted visitation of pi acting under f_j, in [0, 1]", **_NN)
+Rv_f = _quantity("Rv_f", r"R^v_f(\pi)", "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi_f[s], pi_t[s])", **_NN)
+Rv_f_new = _quantity("Rv_f_new", r"R^v_f(\tilde\pi)",
+                     "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi~_f[s], pi~_t[s]) (the base policy's visitation)", **_NN)
+Dv_f = _quantity("Dv_f", r"D^v_f", "(1-gamma) sum_s rho_{pi_f}[s] max_{t in T} TV(pi_t[s], pi~_t[s])", **_NN)
+penalty_v_avg = _quantity(
+    "penalty_v_avg",
+    r"\sum_k p_k \frac{2 \gamma \tilde\epsilon_{f_k} \left(R^v_{f_k}(\pi) + R^v_{f_k}(\tilde\pi) + D^v_{f_k}\right)}{(1-\gamma)^2}",
+    "sum_f p_f times C1v.f's penalty 2 gamma epst_f (Rv_f(pi) + Rv_f(pi~) + Dv_f) / (1-gamma)^2", **_NN)
+
 
 # --------------------------------------------------------------------------------------------
 # Shared pieces of formulas (each written once).
@@ -338,6 +355,19 @@ class Statement:
 
     # ---- text ------------------------------------------------------------------------------
 
+    @cached_property
+    def _penalty_fns(self) -> tuple[Callable, Callable]:
+        if self.penalty is None:
+            raise ValueError(f"{self.id} has no penalty")
+        namespace = {"Fraction": Fraction, "abs": _exact_abs}
+        return (sp.lambdify(self.symbols, self.penalty, modules="numpy"),
+                sp.lambdify(self.symbols, self.penalty, modules=[namespace], printer=_ExactPrinter))
+
+    def penalty_value(self, values: Mapping[str, Any], *, exact: bool) -> Any:
+        """The penalty on ``values`` (name -> number or array), float or exact, for statements built from it."""
+        fn = self._penalty_fns[1 if exact else 0]
+        return fn(*self._arguments(values, exact))
+
     def latex(self) -> str:
         """The statement in LaTeX, in THEORY's symbols."""
         names = {q.symbol: q.latex for q in QUANTITIES.values()}
@@ -531,8 +561,69 @@ G2 = T1.substitute(
     derivation="T1 with base state policy pi_{f_k} and new state policy pi_{f_j}, whose largest per-state TV is at most R(pi)",
 )
 
-#: The eight statements of THEORY.md, by ID.
-STATEMENTS: dict[str, Statement] = {s.id: s for s in (PDL, T1, T1c, L1, C1, G1, G1r, G2)}
-#: Further inequalities claimed by a statement (G1's chain and its consequence), by ID.
-PARTS: dict[str, Statement] = {s.id: s for s in (G1_EPS, G1_TEST)}
+# ---- visitation-weighted statements (own) ---------------------------------------------------
+
+G1v = Statement(
+    id="G1v",
+    relation="<=",
+    lhs=sp.Abs(eta_j - eta_k),
+    rhs=tv_span_visits,
+    trivial=RETURN_RANGE,
+    provenance="own",
+    reading="the rendering gap of one policy is at most its per-state TV between the two renderings times span_a Q, "
+            "summed over the states it visits under the target rendering",
+    hypotheses=("finite MDP, 0 <= gamma < 1", "j, k any two renderers of the family",
+                "rho of pi acting under the target renderer j (unnormalised); span_Q of the base renderer k"),
+    indices=("j", "k"),
+    derivation="PDL with sigma = pi_{f_k}, sigma~ = pi_{f_j}; sum_a pi_{f_k}[s,a] A[s,a] = 0; "
+               "|sum_a (p-q)_a x_a| <= TV(p,q) span(x), state by state",
+)
+
+G1vr = G1v.substitute(
+    "G1vr",
+    {tv_span_visits: Rv_jk / (1 - gamma) * RETURN_RANGE},
+    provenance="own",
+    reading="G1v with span_a Q replaced by its reward-only bound: the expected per-state TV times (r_max - r_min)/(1-gamma)^2",
+    hypotheses=("finite MDP, 0 <= gamma < 1", "r_min, r_max over all states and actions",
+                "Rv_jk under the normalised visitation of pi acting under the target renderer j"),
+    derivation="G1v with span_a Q_{pi_{f_k}}[s, .] <= (r_max - r_min)/(1-gamma) at every state, "
+               "and sum_s rho_{pi_{f_j}}[s] TV = Rv_jk / (1-gamma)",
+)
+
+#: C1v's per-renderer step: T1c with the visitation-weighted TV bounded through a training renderer.
+C1v_F = T1c.substitute(
+    "C1v.f",
+    {tv_visits: (Rv_f + Rv_f_new + Dv_f) / (1 - gamma)},
+    provenance="own",
+    parent="C1v",
+    reading="per renderer, the new policy's return is at least its surrogate minus CPO's penalty with the visitation-weighted "
+            "TV split into both policies' visitation-weighted robustness and training divergence",
+    hypotheses=("finite MDP, 0 <= gamma < 1", "epst as in T1c", "Rv_f(pi), Rv_f(pi~), Dv_f weighted by the base policy's "
+                "normalised visitation under f", "the training subset T is non-empty"),
+    derivation="T1c; at each state TV(pi_f, pi~_f) <= TV(pi_f, pi_t) + TV(pi_t, pi~_t) + TV(pi~_t, pi~_f) for any t in T, each "
+               "term at most its max over T; summed with rho_{pi_f}: tv_visits <= (Rv_f(pi) + Rv_f(pi~) + Dv_f)/(1-gamma)",
+)
+
+C1v = Statement(
+    id="C1v",
+    relation=">=",
+    lhs=eta_test_new,
+    rhs=L_avg - penalty_v_avg,
+    first_order=L_avg,
+    penalty=penalty_v_avg,
+    trivial=SMALLEST_RETURN,
+    provenance="own",
+    reading="the test return of the new policy is at least its test-weighted surrogate minus the test-weighted CPO penalties "
+            "in visitation-weighted robustness and training divergence",
+    hypotheses=("finite MDP, 0 <= gamma < 1", "p_k test weights over the whole family", "epst_f as in T1c",
+                "Rv_f(pi), Rv_f(pi~), Dv_f weighted by the base policy's normalised visitation under f"),
+    indices=(),
+    derivation="C1v.f for each renderer, averaged with weights p_f (penalty_v_avg = sum_f p_f times C1v.f's penalty)",
+    parts=("C1v.f",),
+)
+
+#: The statements of THEORY.md, by ID.
+STATEMENTS: dict[str, Statement] = {s.id: s for s in (PDL, T1, T1c, L1, C1, G1, G1r, G2, G1v, G1vr, C1v)}
+#: Further inequalities claimed by a statement (G1's chain and its consequence, C1v's per-renderer step), by ID.
+PARTS: dict[str, Statement] = {s.id: s for s in (G1_EPS, G1_TEST, C1v_F)}
 

@@ -15,8 +15,10 @@ decided ``exact``-ly.
   difference beyond round-off is re-decided exactly, and ``--exact`` decides equality itself.
 
 Result shapes: the evaluation's batch shape, plus a trailing renderer axis ``K`` for statements over
-every renderer (PDL, T1, T1c, L1) and for G2 (per target renderer ``j``, the worst base ``k``, kept in
-``pair``). Statements over every pair (G1, G1r, G1.eps) report the worst pair ``j, k`` (in ``pair``).
+every renderer (PDL, T1, T1c, L1, C1v.f) and for G2 (per target renderer ``j``, the worst base ``k``, kept
+in ``pair``). Statements over every pair (G1, G1r, G1.eps, G1v, G1vr) report the worst pair ``j, k`` (in
+``pair``, ``j != k`` when there are two renderers or more): ``lhs``, ``rhs``, ``slack`` and ``holds`` at the smallest-slack pair, ``vacuous`` when the bound is
+vacuous at some pair, and ``tightness`` the largest ratio over all pairs (for G2 over the bases ``k``).
 In C1, T1 and T1c the base policy is ``instance.pi`` and the new policy ``instance.pi_tilde``.
 """
 
@@ -152,17 +154,6 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     if out.trivial is not None:
         arrays["trivial"] = out.trivial
     arrays = {k: _broadcast(v, shape, exact) for k, v in arrays.items()}
-    pair = None
-    how = _reduction(stmt)
-    if how == "worst_pair":
-        flat = {k: v.reshape(v.shape[:-2] + (K * K,)) for k, v in arrays.items()}
-        idx = np.asarray(np.argmin(flat["slack"], axis=-1), dtype=np.int64)
-        arrays = {k: _gather(v, idx) for k, v in flat.items()}
-        pair = np.stack([idx // K, idx % K], axis=-1)
-    elif how == "worst_base":
-        idx = np.asarray(np.argmin(arrays["slack"], axis=-1), dtype=np.int64)
-        arrays = {k: _gather(v, idx) for k, v in arrays.items()}
-        pair = np.stack(np.broadcast_arrays(np.arange(K), idx), axis=-1)
     tnum, tden = arrays.pop("tnum"), arrays.pop("tden")
     tight = np.array(tightness_ratio(tnum, tden, exact=exact)) if stmt.tightness_expression else None
     if tight is not None and not exact:
@@ -170,14 +161,49 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
         tight[np.abs(tden) <= ROUND_OFF * (1 + arrays["scale"])] = np.nan
     if tight is None:
         tight = _broadcast(None if exact else np.nan, arrays["lhs"].shape, exact)
-    arrays["tightness"] = tight
     trivial = arrays.pop("trivial", None)
     if trivial is None or stmt.relation == "==":
-        vac = np.zeros(arrays["lhs"].shape, dtype=bool)
+        vacuous = np.zeros(arrays["lhs"].shape, dtype=bool)
     else:
-        vac = (arrays["rhs"] < trivial) if stmt.relation == ">=" else (arrays["rhs"] > trivial)
-    arrays["vacuous"] = np.array(vac, dtype=bool)
+        vacuous = np.array((arrays["rhs"] < trivial) if stmt.relation == ">=" else (arrays["rhs"] > trivial), dtype=bool)
+    pair = None
+    how = _reduction(stmt)
+    # Pair statements: holds and slack at the smallest-slack pair (decided over all pairs); vacuous when the
+    # bound is vacuous at some pair; the tightness ratio at the pair where it is largest (at the
+    # smallest-slack pair it would be under-reported).
+    if how == "worst_pair":
+        # Pairs j != k (a renderer against itself is a gap of 0); with one renderer, the pair (0, 0).
+        pairs = np.array([j * K + k for j in range(K) for k in range(K) if j != k] or [0], dtype=np.int64)
+        flatten = lambda v: v.reshape(v.shape[:-2] + (K * K,))[..., pairs]  # noqa: E731
+        vacuous = flatten(vacuous).any(axis=-1)
+        flat = {k: flatten(v) for k, v in arrays.items()}
+        idx = np.asarray(np.argmin(flat["slack"], axis=-1), dtype=np.int64)
+        arrays = {k: _gather(v, idx) for k, v in flat.items()}
+        tight = _largest_ratio(flatten(tight), exact)
+        idx = pairs[idx]
+        pair = np.stack([idx // K, idx % K], axis=-1)
+    elif how == "worst_base":
+        idx = np.asarray(np.argmin(arrays["slack"], axis=-1), dtype=np.int64)
+        arrays = {k: _gather(v, idx) for k, v in arrays.items()}
+        tight = _largest_ratio(tight, exact)
+        vacuous = vacuous.any(axis=-1)
+        pair = np.stack(np.broadcast_arrays(np.arange(K), idx), axis=-1)
+    arrays["tightness"] = tight
+    arrays["vacuous"] = np.array(vacuous, dtype=bool)
     return arrays, pair
+
+
+def _largest_ratio(tight: np.ndarray, exact: bool) -> np.ndarray:
+    """Largest defined tightness ratio over the last axis; undefined (NaN / ``None``) where none is defined."""
+    if not exact:
+        defined = ~np.isnan(tight)
+        best = np.where(defined, tight, -np.inf).max(axis=-1)
+        return np.where(defined.any(axis=-1), best, np.nan)
+    out = np.empty(tight.shape[:-1], dtype=object)
+    for idx in np.ndindex(*out.shape):
+        ratios = [t for t in tight[idx] if t is not None]
+        out[idx] = max(ratios) if ratios else None
+    return out
 
 
 def _broadcast(v: Any, shape: tuple[int, ...], exact: bool) -> np.ndarray:

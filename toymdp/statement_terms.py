@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from theory.quantities import state_robustness, tv
-from theory.statements import Statement
+from theory.quantities import pairwise_tv, state_robustness, tv
+from theory.statements import C1v_F, Statement
 
 from . import engine
 from .evaluation import Evaluation
@@ -81,6 +81,11 @@ def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, x, _zero_like(x)).max(axis=-1)
 
 
+def _visitation_mean(one_minus_gamma: np.ndarray, rho: np.ndarray, per_state: np.ndarray) -> np.ndarray:
+    """``(1-gamma) sum_s rho[s] x[s]``: a per-state quantity averaged over a normalised discounted visitation."""
+    return one_minus_gamma * (rho * per_state).sum(axis=-1)
+
+
 def statement_terms(ev: Evaluation) -> StatementTerms:
     """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`."""
     inst = ev.instance
@@ -109,6 +114,12 @@ def statement_terms(ev: Evaluation) -> StatementTerms:
     # Visitation-weighted forms: the test-weighted mixture of the base policy's visitations.
     rho_mix = (p[..., :, None] * base.rho).sum(axis=-2)  # (..., S)
 
+    # Visitation-weighted statements (G1v, G1vr, C1v). pair_tv[..., j, k, s] = TV(pi_{f_j}[s], pi_{f_k}[s]).
+    pair_tv_base, pair_tv_new = pairwise_tv(base.sigma), pairwise_tv(new.sigma)  # (..., K, K, S)
+    rho_target = base.rho[..., :, None, :]  # pi acting under the target renderer j
+    g_jk, g_f = one_minus_gamma[..., None, None], one_minus_gamma[..., None]
+    q_span_base = engine.q_span(base.Q)[..., None, :, :]  # span_a Q_{pi_{f_k}}[s, .] on the base renderer k
+
     values: dict[str, tuple[Any, tuple[str, ...]]] = {
         "gamma": (gamma, ()),
         "r_min": (mdp.r.min(axis=(-2, -1)), ()),
@@ -122,6 +133,9 @@ def statement_terms(ev: Evaluation) -> StatementTerms:
         "eps_f_new": (new.eps_per_renderer, ("f",)),
         "alpha": (ev.alpha, ("f",)),
         "alpha_vis": (alpha_vis, ("f",)),
+        "Rv_f": (_visitation_mean(g_f, base.rho, pair_tv_base[..., :, train, :].max(axis=-2)), ("f",)),
+        "Rv_f_new": (_visitation_mean(g_f, base.rho, pair_tv_new[..., :, train, :].max(axis=-2)), ("f",)),
+        "Dv_f": (_visitation_mean(g_f, base.rho, tv_train.max(axis=-2)[..., None, :]), ("f",)),
         "epst": (np.abs(a_bar).max(axis=-1), ("f",)),
         "tv_visits": (tv_visits, ("f",)),
         # the family
@@ -151,7 +165,13 @@ def statement_terms(ev: Evaluation) -> StatementTerms:
         "span_Q": (engine.q_span(base.Q).max(axis=-1), ("k",)),
         "L_cross": (engine.surrogate(base.eta[..., None, :], base.rho[..., None, :, :], base.A[..., None, :, :, :],
                                      base.sigma[..., :, None, :, :]), ("j", "k")),
+        "tv_span_visits": ((rho_target * pair_tv_base * q_span_base).sum(axis=-1), ("j", "k")),
+        "Rv_jk": (_visitation_mean(g_jk, rho_target, pair_tv_base), ("j", "k")),
     }
+    # C1v's penalty: p-weighted sum of C1v.f's penalty, evaluated from its one expression.
+    per_renderer = {n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n)
+                    for n in C1v_F.quantity_names}
+    values["penalty_v_avg"] = ((p * C1v_F.penalty_value(per_renderer, exact=ev.exact)).sum(axis=-1), ())
     missing = {}
     if held_out:
         values["D_test"] = (ev.alpha[..., held_out].max(axis=-1), ())

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check every statement and variant on random instances; search for counterexamples",
         description=(
             "Decide every statement of docs/theory.md (PDL, T1, T1c, L1, C1, G1 with its parts G1.eps and "
-            "G1.test, G1r, G2) and every falsification variant on N random rendering MDPs (mixed shapes and "
+            "G1.test, G1r, G2, and the visitation-weighted G1v, G1vr, C1v with its part C1v.f) and every falsification variant on N random rendering MDPs (mixed shapes and "
             "edge cases), then search for counterexamples with a small optimiser and with hypothesis. Float "
             "results within round-off of failing, or failing, are re-decided exactly. Prints a table (ID, "
             "instances, holds, min slack, median tightness, % vacuous, counterexamples) and a falsification "

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Evaluate every quantity of THEORY's tables on an instance file: eta_test, eta_train, "
             "R(pi), R(pi_tilde), D_train, eps, and per renderer eta, alpha, eps and the surrogate L; and decide "
             "every statement of docs/theory.md (key 'statements': lhs, rhs, slack, holds, tightness, vacuous; "
-            "a list over renderers for PDL, T1, T1c, L1 and G2, the worst pair j, k for G1 and G1r). "
+            "a list over renderers for PDL, T1, T1c, L1, C1v.f and G2, the worst pair j, k for G1, G1r, G1v and G1vr). "
             "An instance file is JSON with keys P, r, rho0, gamma, renderers, test_weights, train, "
             "train_weights, policies {pi, pi_tilde}; numbers may be JSON numbers or \"p/q\" strings."
         ),
