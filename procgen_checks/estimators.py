@@ -95,8 +95,11 @@ def summarize(
         boot = np.column_stack([_statistics(samples[rng.integers(0, samples.size, size=(num_resamples, samples.size))])[k]
                                 for k in names])
     else:
-        boot = cluster_bootstrap(samples, np.asarray(episodes), lambda x: [_statistics(x)[k] for k in names], rng,
-                                 num_resamples)
+        def statistic(x: np.ndarray) -> list:
+            stats = _statistics(x)
+            return [stats[k] for k in names]
+
+        boot = cluster_bootstrap(samples, np.asarray(episodes), statistic, rng, num_resamples)
     lo, hi = percentile_interval(boot, confidence)
     out.update({k: float(point[k]) for k in names})
     out["ci"] = {k: [float(lo[i]), float(hi[i])] for i, k in enumerate(names)}
