@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json", "run_metadata", "git_commit"]
+__all__ = ["fsync_directory", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json", "run_metadata", "git_commit"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -36,7 +36,22 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)  # the rename itself survives a power loss only once its folder is on disk
     return path
+
+
+def fsync_directory(directory: str | Path) -> None:
+    """Flush a folder's entries (a rename or a new file in it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

@@ -80,6 +80,11 @@ class TrainConfig:
                 f"num_minibatches={self.num_minibatches} does not divide the rollout of "
                 f"num_envs x num_steps = {self.num_envs} x {self.num_steps} = {self.batch_size} samples"
             )
+        if self.total_steps < self.batch_size:
+            raise ValueError(
+                f"total_steps={self.total_steps} is below one iteration of num_envs x num_steps = "
+                f"{self.num_envs} x {self.num_steps} = {self.batch_size} env steps; nothing would be trained"
+            )
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError(f"gamma={self.gamma}, gae_lambda={self.gae_lambda}: expected gamma in (0, 1], lambda in [0, 1]")
         for name in ("learning_rate", "adam_eps", "clip_coef", "max_grad_norm", "reward_clip"):

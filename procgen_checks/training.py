@@ -185,7 +185,8 @@ def train(
 
     On resume ``config`` is ignored except for ``total_steps`` (pass it to train further).
     ``time_origin`` (``time.monotonic()`` at the start of the command) anchors ``runtime.time_limit``.
-    Returns a summary: status ("finished" or "stopped"), reason, iteration, env_steps, files.
+    Returns a summary: status ("finished" or "stopped"), reason, signal (the name of the signal that stopped
+    the run, or None), iteration, env_steps, files.
     """
     origin = time.monotonic() if time_origin is None else time_origin
     run_dir = Path(run_dir)
@@ -228,7 +229,7 @@ def train(
 
     c = trainer.config
     total_iterations = c.num_iterations
-    status, reason = "finished", "total_steps reached"
+    status, reason, stopped_by = "finished", "total_steps reached", None
     checkpoint_s = 2.0  # estimate until measured
     iteration_s = trainer.last_iteration_seconds
     last_saved = trainer.iteration if resume else None
@@ -243,7 +244,7 @@ def train(
         with _stop_on_signals() as stop:
             while trainer.iteration < total_iterations:
                 if stop["signal"]:
-                    status, reason = "stopped", f"{stop['signal']} received"
+                    status, reason, stopped_by = "stopped", f"{stop['signal']} received", stop["signal"]
                     break
                 if runtime.time_limit is not None:
                     needed = 1.0 + 1.5 * checkpoint_s + (1.25 * iteration_s if iteration_s else 0.0)
@@ -271,6 +272,7 @@ def train(
     return {
         "status": status,
         "reason": reason,
+        "signal": stopped_by,
         "iteration": trainer.iteration,
         "total_iterations": total_iterations,
         "env_steps": trainer.agents[0].env_steps,

@@ -24,7 +24,9 @@ COMMAND_MODULES = (
 
 
 class CommandError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+    """A user-facing error: printed as one line, exit code 2 (or the subclass's ``exit_code``)."""
+
+    exit_code = 2
 
 
 #: Modules that only an extra installs, and the extra that does.
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except CommandError as err:
         print(f"repconv {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except ModuleNotFoundError as err:
         message = missing_extra_message(err)
         if message is None:
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"repconv {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"repconv {args.command}: interrupted; results written so far are kept", file=sys.stderr)
+        print(f"repconv {args.command}: interrupted; files are written whole or not at all, "
+              "so every output present is complete", file=sys.stderr)
         return 130
     return int(result or 0)
 

@@ -349,7 +349,8 @@ def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exact
     return check_all(evaluation, [statement_id], redecide_exactly=redecide_exactly, terms=terms)[statement_id]
 
 
-def statements_to_json(evaluation: Evaluation, ids: Iterable[str] | None = None) -> dict[str, Any]:
+def statements_to_json(evaluation: Evaluation, ids: Iterable[str] | None = None, *,
+                       redecide_exactly: bool = True) -> dict[str, Any]:
     """The ``statements`` record of ``repconv eval``: per ID, ``lhs, rhs, slack, holds`` (and tightness, vacuous)."""
-    return {sid: r.to_json() for sid, r in check_all(evaluation, ids).items()}
+    return {sid: r.to_json() for sid, r in check_all(evaluation, ids, redecide_exactly=redecide_exactly).items()}
 

@@ -12,6 +12,9 @@ Keys (shapes as in :mod:`toymdp.model`)::
     train_weights  |train|         q_k
     policies       {"pi": O x A, "pi_tilde": O x A}
     note           (optional) free text
+    counterexample (optional) what ``repconv check`` found (statement, slack, ...); not read
+
+Any other key is refused (a misspelt key would otherwise be ignored silently).
 
 Every number may be a JSON number or a string ``"p/q"``. Read with ``exact=True`` every number is
 an exact fraction (a decimal literal such as ``0.1`` is read as ``1/10``); otherwise float64.
@@ -19,6 +22,7 @@ an exact fraction (a decimal literal such as ``0.1`` is read as ``1/10``); other
 
 from __future__ import annotations
 
+import difflib
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +38,7 @@ from .numbers import format_number
 __all__ = ["InstanceFileError", "REQUIRED_KEYS", "instance_from_dict", "instance_to_dict", "load_instance", "save_instance"]
 
 REQUIRED_KEYS = ("P", "r", "rho0", "gamma", "renderers", "test_weights", "train", "train_weights", "policies")
+OPTIONAL_KEYS = ("note", "counterexample")
 
 
 class InstanceFileError(InvalidInstanceError):
@@ -44,6 +49,11 @@ def instance_from_dict(data: Any, *, exact: bool = False) -> Instance:
     """Build a single :class:`Instance` from the JSON structure described in the module docstring."""
     if not isinstance(data, dict):
         raise InstanceFileError(f"instance: expected a JSON object with keys {', '.join(REQUIRED_KEYS)}, got {type(data).__name__}")
+    unknown = [k for k in data if k not in REQUIRED_KEYS + OPTIONAL_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), REQUIRED_KEYS + OPTIONAL_KEYS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}"
+        raise InstanceFileError(f"instance: unknown key {unknown[0]!r} ({hint})")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise InstanceFileError(f"instance: missing key {missing[0]!r} (required: {', '.join(REQUIRED_KEYS)})")

@@ -7,7 +7,14 @@ import math
 import time
 
 from repconv.cli import CommandError
+from repconv.outputs import OVERWRITE_HELP, check_output_dir, check_output_file
 from common.files import atomic_write_json, run_metadata
+
+
+class CheckInterrupted(CommandError):
+    """Ctrl-C during the checks (exit status 130)."""
+
+    exit_code = 130
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-redecide", type=int, default=5,
                    help="per ID and random batch, clear float failures re-decided exactly (near ties always are; default 5)")
     p.add_argument("--counterexamples", metavar="DIR", help="save the smallest counterexample of each ID as DIR/ID.json")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " (counterexamples in DIR)")
     p.add_argument("--ids", help="comma-separated IDs to check (default: all statements, parts and variants)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -77,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 0 or args.restarts < 0 or args.hypothesis < 0 or args.iterations < 1 or args.population < 2:
         raise CommandError("--n, --restarts and --hypothesis must be >= 0, --iterations >= 1, --population >= 2")
+    if args.seed < 0:
+        raise CommandError(f"--seed is {args.seed}, expected >= 0")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.counterexamples:
+        check_output_dir(args.counterexamples, "--counterexamples", results=["*.json"], overwrite=args.overwrite)
     ids = None
     if args.ids:
         ids = [s.strip() for s in args.ids.split(",") if s.strip()]
@@ -85,11 +99,17 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise CommandError(f"unknown ID {unknown[0]!r}; known: {', '.join(known)}")
     start = time.perf_counter()
-    report = run_checks(
-        args.n, exact=args.exact, seed=args.seed, ids=ids, max_redecide=args.max_redecide, restarts=args.restarts,
-        iterations=args.iterations, population=args.population, hypothesis_examples=args.hypothesis,
-        progress=not args.no_progress,
-    )
+    try:
+        report = run_checks(
+            args.n, exact=args.exact, seed=args.seed, ids=ids, max_redecide=args.max_redecide, restarts=args.restarts,
+            iterations=args.iterations, population=args.population, hypothesis_examples=args.hypothesis,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        # The tables exist only once every ID is decided: there is nothing partial to write.
+        targets = [t for t in (args.json, args.counterexamples) if t]
+        raise CheckInterrupted("interrupted before the checks finished; nothing was written"
+                               + (f" (to {' or '.join(targets)})" if targets else "")) from None
     elapsed = time.perf_counter() - start
     rows = []
     for tally in report.tallies.values():
@@ -110,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}")
     print(f"time: {elapsed:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()) + ")")
-    if args.counterexamples:
-        for path in save_counterexamples(report, args.counterexamples):
-            print(f"wrote {path}")
+    failures = []  # one output that cannot be written must not cost the others
     if args.json:
         record = {
             "statements": statements,
@@ -121,8 +139,19 @@ def run(args: argparse.Namespace) -> int:
             "seconds": {**report.seconds, "total": elapsed},
             "run_metadata": run_metadata(config=report.config, seed=args.seed),
         }
-        atomic_write_json(args.json, record)
-        print(f"wrote {args.json}")
+        try:
+            atomic_write_json(args.json, record)
+            print(f"wrote {args.json}")
+        except OSError as err:
+            failures.append(f"--json {args.json}: {err.strerror or err}")
+    if args.counterexamples:
+        try:
+            for path in save_counterexamples(report, args.counterexamples):
+                print(f"wrote {path}")
+        except OSError as err:
+            failures.append(f"--counterexamples {args.counterexamples}: {err.strerror or err}")
+    if failures:
+        raise CommandError("could not write " + "; ".join(failures))
     failed = [r["id"] for r in statements if r["counterexamples"]]
     if failed:
         print(f"repconv check: statements with a counterexample: {', '.join(failed)}")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from repconv.cli import CommandError
+from repconv.outputs import OVERWRITE_HELP, check_output_dir
 from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
 
 RESULT_FILE = "estimate.json"
@@ -72,6 +73,7 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--no-figures", action="store_true", help="write the JSON only")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_estimate_cmd)
 
@@ -124,6 +126,7 @@ def _require_procgen_extra(command: str) -> None:
 def run_estimate_cmd(args: argparse.Namespace) -> int:
     _require_procgen_extra("procgen estimate")
     cfg = _config(args)
+    out = check_output_dir(args.out, "--out", results=[RESULT_FILE, REPORT_FILE, "figures"], overwrite=args.overwrite)
     from procgen_checks.checkpoints import load_policy
     from procgen_checks.estimate import run_estimate
 
@@ -140,8 +143,8 @@ def run_estimate_cmd(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         raise CommandError(str(err)) from None
     result["meta"] = run_metadata(config=result["config"], seed=cfg.seed, runtime_s=time.perf_counter() - t0)
-    out = Path(args.out)
     atomic_write_json(out / RESULT_FILE, result)
+    print(summary_table(result))
     print(f"wrote {out / RESULT_FILE} ({len(result['checkpoints'])} checkpoints, {time.perf_counter() - t0:.1f} s)")
     if not args.no_figures:
         from repconv.plots.procgen import write_all
@@ -149,6 +152,25 @@ def run_estimate_cmd(args: argparse.Namespace) -> int:
         for name, paths in write_all(result, out).items():
             print(f"wrote {paths[0]} (+ .pdf)")
     return 0
+
+
+def summary_table(result: dict) -> str:
+    """What was estimated, one row per checkpoint (the full tables are in ``repconv procgen report``)."""
+    head = (f"{'checkpoint':42}{'R lower est.':>13}{'eps (MC)':>10}{'measured gap [95% CI]':>30}"
+            f"{'G1r bound':>12}  G1r vacuous")
+    lines = [head, "-" * len(head)]
+    for rec in result.get("checkpoints", []):
+        r_hat = (rec.get("R_hat") or {}).get("all_renderers")
+        mc = ((rec.get("eps") or {}).get("monte_carlo") or {}).get("eps")
+        gap = rec.get("measured_gap") or {}
+        ci = gap.get("ci") or [None, None]
+        gap_text = f"{_fmt(gap.get('value'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+        g1r = next((b for b in ((rec.get("bounds") or {}).get("at_gamma") or []) if b.get("statement") == "G1r"), {})
+        lines.append(f"{str(rec.get('label', rec.get('path')))[:41]:42}{_fmt(r_hat):>13}{_fmt(mc):>10}{gap_text:>30}"
+                     f"{_fmt(g1r.get('bound')):>12}  {_fmt(g1r.get('vacuous')) if g1r else 'n/a'}")
+    lines.append("R: max of sampled TVs over renderers, a lower estimate of the supremum; "
+                 f"gamma {result.get('config', {}).get('gamma')}; full tables: repconv procgen report")
+    return "\n".join(lines)
 
 
 def _bounds_function():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import textwrap
 import time
-from pathlib import Path
 
 from repconv.cli import CommandError
+from repconv.outputs import OVERWRITE_HELP, check_output_dir, check_output_file
 from common.files import atomic_write_json, run_metadata
 
 _DEVICE_HELP = "auto (CUDA when torch sees one), cpu, or cuda[:k]"
@@ -34,8 +35,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
             "Writes DIR/config.json, DIR/log.csv and DIR/log.jsonl (one row per iteration), DIR/state.pt "
             "(everything needed to resume) and DIR/policy_agent1.pt (and policy_agent2.pt for MDPO). "
             "Start from a preset (below); any hyperparameter can be overridden. "
-            "A run stops cleanly (checkpoint written) at --time-limit, on SIGTERM or on Ctrl-C; "
-            "`--resume DIR` continues it exactly.", width=100,
+            "A run stops cleanly (checkpoint written) at --time-limit (exit status 0), on SIGTERM (exit status 143) "
+            "or on Ctrl-C (130); `--resume DIR` continues it exactly.", width=100,
         ),
     )
     p.add_argument("--game", help="Procgen game (e.g. coinrun, starpilot)")
@@ -95,6 +96,10 @@ def run_train(args: argparse.Namespace) -> int:
           f"{summary['env_steps']} env steps per agent; run directory {summary['run_dir']}")
     if summary["status"] != "finished":
         print(f"continue with: repconv procgen train --resume {summary['run_dir']}")
+    if summary.get("signal"):
+        # The shell's convention (128 + signal number: 130 for Ctrl-C, 143 for SIGTERM), so that a script can tell
+        # a run stopped from outside, checkpoint written, from a finished one (0) and from a failure (1, 2).
+        return 128 + signal.Signals[summary["signal"]].value
     return 0
 
 
@@ -125,6 +130,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--torch-threads", type=int, help="torch CPU threads")
     p.add_argument("--out", metavar="FILE", help="result JSON (default: CKPT with .eval.json)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " (an earlier evaluation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
 
@@ -136,12 +142,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from procgen_checks.evaluation import EvaluationError, evaluate_policy
     from procgen_checks.training import choose_torch_threads, resolve_device
 
-    if args.episodes < 1:
-        raise CommandError(f"--episodes is {args.episodes}, expected >= 1")
+    from procgen_checks.checkpoints import resolve_policy_path
+
+    for flag, value in (("--episodes", args.episodes), ("--batch-envs", args.batch_envs), ("--bootstrap", args.bootstrap),
+                        ("--max-steps", args.max_steps)):
+        if value < 1:
+            raise CommandError(f"{flag} is {value}, expected >= 1")
+    try:
+        checkpoint = resolve_policy_path(args.checkpoint)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    # An earlier evaluation (which `estimate` reads) is finished work: never replaced without --overwrite.
+    out = check_output_file(args.out if args.out else checkpoint.with_suffix(".eval.json"), "--out",
+                            overwrite=args.overwrite, what="an earlier evaluation")
     try:
         device = resolve_device(args.device)
         torch.set_num_threads(choose_torch_threads(device, args.torch_threads))
-        model, info = load_policy(args.checkpoint, map_location=device)
+        model, info = load_policy(checkpoint, map_location=device)
         result = evaluate_policy(
             model, info, episodes=args.episodes, seed=args.seed, device=device, greedy=args.greedy,
             train_levels=tuple(args.train_levels) if args.train_levels else None, num_resamples=args.bootstrap,
@@ -150,8 +167,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     except (ValueError, FileNotFoundError, EvaluationError) as err:
         raise CommandError(str(err)) from None
-    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".eval.json")
-    result = {"checkpoint": str(args.checkpoint), "policy": info, **result}
+    result = {"checkpoint": str(checkpoint), "policy": info, **result}
     result["meta"] = run_metadata(config={k: v for k, v in vars(args).items() if k != "func"}, seed=args.seed,
                                   device=str(device))
     atomic_write_json(out, result)
@@ -188,9 +204,10 @@ def _register_import(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start-level", type=int, default=0, help="first training level (the paper: 0)")
     p.add_argument("--num-levels", type=int, default=500, help="number of training levels (the paper: 500)")
     p.add_argument("--seed", type=int, help="training seed, if known")
-    p.add_argument("--agent", type=int, default=1, help="MDPO agent number (1 or 2)")
+    p.add_argument("--agent", type=int, default=1, choices=(1, 2), help="MDPO agent number (1 or 2)")
     p.add_argument("--algo", default="paper-import", help="algorithm label stored in the checkpoint")
     p.add_argument("--out", required=True, metavar="POLICY.pt")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=run_import)
 
 
@@ -199,6 +216,7 @@ def run_import(args: argparse.Namespace) -> int:
     from procgen_checks.envs import LevelRange, check_game
     from procgen_checks.paper_format import load_paper_policy
 
+    check_output_file(args.out, "--out", overwrite=args.overwrite, what="a policy checkpoint")
     try:
         check_game(args.game)
         LevelRange(args.start_level, args.num_levels)
@@ -220,6 +238,7 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("policy", metavar="POLICY.pt")
     p.add_argument("--out-dir", required=True, metavar="D")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(func=run_export)
 
 
@@ -227,6 +246,7 @@ def run_export(args: argparse.Namespace) -> int:
     from procgen_checks.checkpoints import load_policy
     from procgen_checks.paper_format import export_paper_policy
 
+    check_output_dir(args.out_dir, "--out-dir", results=["encoder.pth", "actor.pth"], overwrite=args.overwrite)
     try:
         model, _ = load_policy(args.policy)
     except (ValueError, FileNotFoundError) as err:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from repconv.cli import CommandError
+from repconv.outputs import OVERWRITE_HELP, check_figure_formats, check_output_dir
 from common.files import atomic_write_json, atomic_write_text, run_metadata
 
 
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="independent optimiser runs per statement, size and discount (default: 6)")
     p.add_argument("--no-search", action="store_true", help="skip the tightest-instance search")
     p.add_argument("--formats", type=_list(str, "--formats"), default=("png", "pdf"), help="figure formats (default: png,pdf)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -85,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from toymdp.toy_experiment import run_toy_experiment
 
     config = build_config(args)
-    out = Path(args.out)
+    formats = check_figure_formats(args.formats)
+    out = check_output_dir(args.out, "--out", results=["toy_results.json", "toy_table.md", "figures"],
+                           overwrite=args.overwrite)
     start = time.perf_counter()
     results = run_toy_experiment(config, progress=not args.quiet)
     elapsed = time.perf_counter() - start
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     path = atomic_write_json(out / "toy_results.json", results, indent=None)  # large arrays: compact
     table = table_markdown(results)
     atomic_write_text(out / "toy_table.md", table)
-    figures = render_all(results, out / "figures", args.formats)
+    figures = render_all(results, out / "figures", formats)
     print(table)
     print(f"wrote {path}, {out / 'toy_table.md'} and {len(figures)} figure files under {out / 'figures'}")
     print(f"experiment took {elapsed:.1f} s; redraw the figures with: repconv plot {path}")
