@@ -389,9 +389,7 @@ def _read_result(folder: Path) -> dict:
 def run_merge_cmd(args: argparse.Namespace) -> int:
     from procgen_checks.estimate import merge_results
 
-    out = Path(args.out) / RESULT_FILE
-    if out.exists():
-        raise CommandError(f"{out} exists; choose another --out (a finished result is never overwritten)")
+    out = check_output_dir(args.out, "--out", results=[RESULT_FILE, REPORT_FILE, "figures"], overwrite=False) / RESULT_FILE
     results = [_read_result(Path(d)) for d in args.dirs]
     try:
         merged = merge_results(results, bounds=_bounds_function())
