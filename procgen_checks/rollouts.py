@@ -458,9 +458,8 @@ def collect_episodes(
         getattr(e, "close", lambda: None)()
     distances = {}
     for n in compare:
-        r = rec[n]
-        cat = lambda k: np.concatenate(r[k]) if r[k] else np.zeros(0)  # noqa: E731
+        r = {k: np.concatenate(v) if v else np.zeros(0) for k, v in rec[n].items()}
         desynced = ~syncs[n].alive if n in syncs else np.zeros(E, dtype=bool)
-        distances[n] = EpisodeDistances(cat("tv"), cat("kl"), cat("feature_cosine"), cat("episode").astype(np.int64),
-                                        cat("step").astype(np.int64), desynced, list(syncs[n].events) if n in syncs else [])
+        distances[n] = EpisodeDistances(r["tv"], r["kl"], r["feature_cosine"], r["episode"].astype(np.int64),
+                                        r["step"].astype(np.int64), desynced, list(syncs[n].events) if n in syncs else [])
     return EpisodeRollout(acting, levels, level_seeds, rewards[:, :int(lengths.max())], lengths, ~active, stride, distances)
