@@ -32,7 +32,7 @@ from theory.statements import return_range
 from .advantages import gae
 from .network import ActorCritic
 from .renderers import ImageRenderer
-from .rollouts import Rollout, policy_outputs, returns_to_go
+from .rollouts import Rollout, cosine_distance, policy_outputs, returns_to_go
 
 __all__ = [
     "QUANTILES",
@@ -106,17 +106,6 @@ def summarize(
     if keep_samples:
         out["samples"] = samples.tolist()
     return out
-
-
-def cosine_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``1 - cos(x, y)`` over the last axis; two zero vectors are at distance 0, a zero and a non-zero at 1."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
-    dot = (x * y).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.where((nx > 0) & (ny > 0), dot / (nx * ny), np.where((nx == 0) & (ny == 0), 1.0, 0.0))
-    return 1.0 - np.clip(cos, -1.0, 1.0)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from .renderers import (
     IMAGE_RENDERERS, LOCKSTEP_RENDERERS, REFERENCE_RENDER, DesyncEvent, ImageRenderer, LockstepSync, make_image_renderer,
 )
 
-__all__ = ["PolicyOutputs", "policy_outputs", "sample_actions", "LockstepFrames", "Rollout", "collect_rollout",
+__all__ = ["PolicyOutputs", "policy_outputs", "cosine_distance", "sample_actions", "LockstepFrames", "Rollout", "collect_rollout",
            "returns_to_go", "REFERENCE", "EpisodeDistances", "EpisodeRollout", "collect_episodes",
            "episode_render_seeds", "render_per_episode"]
 
@@ -69,6 +69,17 @@ def policy_outputs(model: ActorCritic, frames: np.ndarray | torch.Tensor, batch_
         np.concatenate(feats) if feats else np.zeros((0, model.actor.in_features), dtype=np.float32),
         (np.concatenate(vals) if vals else np.zeros(0)) if model.has_critic else None,
     )
+
+
+def cosine_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``1 - cos(x, y)`` over the last axis; two zero vectors are at distance 0, a zero and a non-zero at 1."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
+    dot = (x * y).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where((nx > 0) & (ny > 0), dot / (nx * ny), np.where((nx == 0) & (ny == 0), 1.0, 0.0))
+    return 1.0 - np.clip(cos, -1.0, 1.0)
 
 
 def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -374,7 +385,6 @@ def collect_episodes(
     environment with the same actions, checked by :class:`LockstepSync` after every step; an image renderer uses
     the episode's draw from ``render_seeds``. ``twin_rand_seed`` exists to test the desync detection.
     """
-    from .estimators import cosine_distance  # estimators imports this module
 
     if num_episodes < 1 or stride < 1 or max_steps < 1:
         raise ValueError(f"num_episodes={num_episodes}, stride={stride}, max_steps={max_steps}: each must be >= 1")
