@@ -210,6 +210,7 @@ def rendering_gap_bounds(result: dict, stem: Path, split: str = "test") -> list[
                     rr_drawn = True
             ax.set_xscale("log")
             ax.set_yscale("symlog", linthresh=1e-2)
+            ax.set_ylim(bottom=0)  # |gap| and bounds are non-negative
             ax.set_title(f"{name}, {algo.upper()} ({split} levels)", fontsize=9)
             ax.set_xlabel("effective horizon 1/(1-gamma)")
             ax.set_ylabel("|eta_train_render - eta_k|")
