@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from repconv.cli import main
@@ -85,6 +85,7 @@ def _loads_or_refused_in_one_line(text: str) -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_instances())
+@example(json.dumps({**EXAMPLE, "gamma": "1e999"}))  # found by this test: a float64 overflow escaped as a traceback
 def test_fuzz_mutated_instance_files(text):
     _loads_or_refused_in_one_line(text)
 

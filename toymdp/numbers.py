@@ -129,8 +129,18 @@ def as_array(values: Any, *, exact: bool | None = None, where: str = "array") ->
             v = parse_number(v, where=where)
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise ValueError(f"{where}: entries must be numbers, got {type(v).__name__} (ragged nesting?)")
-        out_flat[i] = float(v)
+        try:
+            out_flat[i] = float(v)
+        except OverflowError:  # e.g. "1e999": an exact number beyond float64's range
+            raise ValueError(f"{where}: {v if not isinstance(v, Fraction) else float_text(v)} is beyond the float64 range "
+                             "(|x| < 1.8e308)") from None
     return out
+
+
+def float_text(x: Fraction) -> str:
+    """A short text for a fraction too large to print whole (its order of magnitude)."""
+    digits = len(str(abs(x.numerator))) - len(str(x.denominator))
+    return f"~{'-' if x < 0 else ''}1e{digits}"
 
 
 def format_number(x: Any, exact: bool) -> Any:

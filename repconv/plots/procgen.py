@@ -1,7 +1,9 @@
 """Figures of a Procgen estimation run, drawn from its ``estimate.json`` (no maths here).
 
 Each function takes the loaded result dict and an output stem, and writes ``STEM.png`` and ``STEM.pdf``.
-Colours: one per algorithm (PPO, MDPO, imported paper weights), so PPO vs MDPO reads at a glance.
+Each checkpoint has its own colour and its own legend label; the marker shape names the algorithm (PPO: circle,
+MDPO: square, imported paper weights: triangle), so PPO vs MDPO still reads at a glance. Markers are open so
+that overlapping points stay visible. A panel without data says so.
 """
 
 from __future__ import annotations
@@ -17,12 +19,22 @@ import numpy as np  # noqa: E402
 __all__ = ["tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "rendering_gap_bounds",
            "rv_vs_rendering_gap", "write_all", "FIGURES"]
 
-ALGO_COLOURS = {"ppo": "tab:blue", "mdpo": "tab:orange", "paper-import": "tab:green"}
 SPLIT_STYLES = {"train": "-", "test": "--"}
 
 
-def _colour(algo: str) -> str:
-    return ALGO_COLOURS.get(algo, "tab:gray")
+ALGO_MARKERS = {"ppo": "o", "mdpo": "s", "paper-import": "^"}
+
+
+def _policy_styles(result: dict) -> dict[str, dict]:
+    """Checkpoint label -> colour (one per checkpoint), marker (per algorithm) and a short legend label."""
+    cmap = plt.get_cmap("tab10" if len(result["checkpoints"]) <= 10 else "tab20")
+    return {rec["label"]: {"color": cmap(i % cmap.N), "marker": ALGO_MARKERS.get(rec["algo"], "D"),
+                           "name": rec["label"].split(" (")[0]}
+            for i, rec in enumerate(result["checkpoints"])}
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
 
 
 def _save(fig, stem: Path) -> list[Path]:
@@ -40,34 +52,33 @@ def _legend(ax, fontsize: int = 7) -> None:
         ax.legend(fontsize=fontsize)
 
 
-def _legend_once(ax, handles_seen: set, label: str, **kw) -> str | None:
-    if label in handles_seen:
-        return None
-    handles_seen.add(label)
-    return label
-
-
 def tv_distributions(result: dict, stem: Path) -> list[Path]:
     """Empirical CDF of per-state TV per renderer, one line per checkpoint and split, coloured by algorithm."""
     renderers = result["config"]["renderers"]
     fig, axes = plt.subplots(1, len(renderers), figsize=(4.2 * len(renderers), 3.4), squeeze=False)
+    styles = _policy_styles(result)
     for ax, name in zip(axes[0], renderers):
-        seen: set = set()
+        drawn = 0
         for rec in result["checkpoints"]:
+            st = styles[rec["label"]]
             for split, srec in rec["splits"].items():
-                samples = np.sort(np.asarray(srec["renderers"][name]["tv"].get("samples") or [], dtype=float))
+                tv = (srec["renderers"].get(name) or {}).get("tv") or {}
+                samples = np.sort(np.asarray(tv.get("samples") or [], dtype=float))
                 if samples.size == 0:
                     continue
                 y = np.arange(1, samples.size + 1) / samples.size
-                ax.step(samples, y, where="post", color=_colour(rec["algo"]), ls=SPLIT_STYLES.get(split, ":"), lw=1.2,
-                        label=_legend_once(ax, seen, f"{rec['algo']} ({split})"))
-        ax.set_title(name)
+                ax.step(samples, y, where="post", color=st["color"], ls=SPLIT_STYLES.get(split, ":"), lw=1.2,
+                        label=f"{st['name']} ({split})")
+                drawn += 1
+        if not drawn:
+            _no_data(ax, f"no per-state TV samples for {name}\n(estimate without saved samples?)")
+        ax.set_ylabel("fraction of visited states with TV <= x")
+        ax.set_title(f"{name}: empirical CDF (solid: train levels, dashed: test)", fontsize=8)
         ax.set_xlabel("TV(pi(.|f1(s)), pi(.|f2(s)))")
         ax.set_xscale("symlog", linthresh=1e-4)
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
-        _legend(ax, 7)
-    axes[0][0].set_ylabel("fraction of visited states")
+    _legend(axes[0][-1], 6)
     fig.suptitle("Per-state TV between renderings (max of samples: a lower estimate of R)", fontsize=10)
     return _save(fig, stem)
 
@@ -78,34 +89,40 @@ def tv_vs_strength(result: dict, stem: Path) -> list[Path]:
     if not names:
         names = ["(no image renderer)"]
     fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.4), squeeze=False)
+    styles = _policy_styles(result)
     for ax, name in zip(axes[0], names):
-        seen: set = set()
+        drawn = 0
         for rec in result["checkpoints"]:
             rows = rec["splits"]["train"].get("strength_sweep", {}).get(name, [])
             if not rows:
                 continue
+            drawn += 1
+            st = styles[rec["label"]]
             s = [r["strength"] for r in rows]
             mean = [r["tv"]["mean"] for r in rows]
             lo = [r["tv"]["ci"]["mean"][0] for r in rows]
             hi = [r["tv"]["ci"]["mean"][1] for r in rows]
             mx = [r["tv"]["max"] for r in rows]
-            c = _colour(rec["algo"])
-            ax.plot(s, mean, "o-", color=c, label=_legend_once(ax, seen, f"{rec['algo']} mean"))
-            ax.fill_between(s, lo, hi, color=c, alpha=0.2)
-            ax.plot(s, mx, "^:", color=c, label=_legend_once(ax, seen, f"{rec['algo']} max"))
-        ax.set_title(name)
-        ax.set_xlabel("strength")
-        ax.set_ylabel("TV")
+            c = st["color"]
+            ax.plot(s, mean, "-", marker=st["marker"], mfc="none", color=c, label=st["name"])
+            ax.fill_between(s, lo, hi, color=c, alpha=0.15)
+            ax.plot(s, mx, ":", marker=st["marker"], ms=4, color=c, alpha=0.8)
+        if not drawn:
+            _no_data(ax, "no strength sweep in this result\n(no image renderer, or --sweep-states 0)")
+        ax.set_title(f"{name}: mean TV (solid, 95% CI band), max sampled TV (dotted)", fontsize=8)
+        ax.set_xlabel("renderer strength")
+        ax.set_ylabel("TV(pi(.|f1(s)), pi(.|f2(s)))")
         ax.grid(alpha=0.3)
-        _legend(ax, 7)
+    _legend(axes[0][-1], 6)
     fig.suptitle("TV against perturbation strength (training-level states)", fontsize=10)
     return _save(fig, stem)
 
 
 def robustness_vs_gap(result: dict, stem: Path) -> list[Path]:
     """Sampled R (max TV over renderers) against the measured generalization gap, one point per checkpoint."""
-    fig, ax = plt.subplots(figsize=(5, 3.8))
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
     seen: set = set()
+    styles = _policy_styles(result)
     for rec in result["checkpoints"]:
         mg = rec.get("measured_gap") or {"value": rec["returns"].get("gap"), "ci": rec["returns"].get("gap_ci")}
         r, gap = rec["R_hat"]["all_renderers"], mg["value"]
@@ -113,14 +130,17 @@ def robustness_vs_gap(result: dict, stem: Path) -> list[Path]:
             continue
         ci = mg.get("ci")
         yerr = None if ci is None else [[gap - ci[0]], [ci[1] - gap]]
-        ax.errorbar([r], [gap], yerr=yerr, fmt="o", color=_colour(rec["algo"]), capsize=3,
-                    label=_legend_once(ax, seen, rec["algo"]))
+        st = styles[rec["label"]]
+        seen.add(rec["label"])
+        ax.errorbar([r], [gap], yerr=yerr, fmt=st["marker"], mfc="none", mew=1.5, ms=7, color=st["color"], capsize=3,
+                    elinewidth=1, alpha=0.9, label=f"{st['name']} ({rec['algo']})")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("R_hat = max sampled TV over renderers (lower estimate of R)")
     ax.set_ylabel("gap = return(train) - return(test)")
+    ax.set_title("Robustness and measured gap per checkpoint (bars: 95% CI of the gap)", fontsize=9)
     ax.grid(alpha=0.3)
     if seen:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     else:
         ax.text(0.5, 0.5, "no checkpoint with both R and a measured gap", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, stem)
@@ -166,7 +186,8 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
             ax.set_ylim(bottom=min(lows) * 1e-8)
         ax.set_xlabel("effective horizon 1/(1-gamma)")
         ax.set_ylabel("bound on |eta_train - eta_test|")
-        ax.set_title(rec["label"] + "\n(o: informative, x: vacuous by the statement's threshold)", fontsize=7)
+        ax.set_title(rec["label"] + "\nupper bounds: G1r on |eta_train - eta_test|, G1.test on eta_train - eta_test"
+                     "\n(o: informative, x: vacuous by the statement's threshold)", fontsize=7)
         ax.grid(alpha=0.3)
         _legend(ax, 6)
     return _save(fig, stem)
