@@ -204,22 +204,22 @@ def rendering_gap_bounds(result: dict, stem: Path, split: str = "test") -> list[
     """
     recs = [r for r in result["checkpoints"] if (r.get("bounds") or {}).get("rendering_gap")]
     renderers = result["config"]["renderers"]
-    algos = sorted({r["algo"] for r in recs}, key=lambda a: list(ALGO_COLOURS).index(a) if a in ALGO_COLOURS else 9) or ["-"]
+    algos = sorted({r["algo"] for r in recs}, key=lambda a: list(ALGO_MARKERS).index(a) if a in ALGO_MARKERS else 9) or ["-"]
+    styles = _policy_styles(result)
     fig, axes = plt.subplots(len(renderers), len(algos), figsize=(5.2 * len(algos), 3.6 * len(renderers)), squeeze=False,
                              layout="constrained")
     for i, name in enumerate(renderers):
         for j, algo in enumerate(algos):
             ax = axes[i][j]
             mine = [r for r in recs if r["algo"] == algo]
-            colours = plt.cm.tab10(np.linspace(0, 1, 10))
             rr_drawn = False
             for c, rec in enumerate(mine):
                 rows = rec["bounds"]["rendering_gap"]["per_renderer"].get(name, {}).get(split)
                 if not rows:
                     continue
                 h = 1.0 / (1.0 - np.asarray(rows["gammas"], dtype=float))
-                col = colours[c % 10]
-                short = rec["label"].split(" ")[0]
+                col = styles[rec["label"]]["color"]
+                short = styles[rec["label"]]["name"]
                 ax.plot(h, _arr(rows["G1vr"]["bound"]), "-", color=col, label=f"{short}: G1vr")
                 ax.plot(h, _arr(rows["G1r"]["bound"]), ":", color=col, label=f"{short}: G1r (R lower est.)")
                 ci = np.array([[np.nan, np.nan] if v is None or None in v else v for v in rows["gap_ci"]], dtype=float)
@@ -246,9 +246,9 @@ def rv_vs_rendering_gap(result: dict, stem: Path) -> list[Path]:
     gamma = result["config"]["gamma"]
     markers = {"backgrounds": "o", "themes": "v", "monochrome": "P", "all-render": "*", "randconv": "s", "jitter": "^"}
     splits = ["train", "test"]
+    styles = _policy_styles(result)
     fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 4.0), squeeze=False, layout="constrained")
     for ax, split in zip(axes[0], splits):
-        seen: set = set()
         for rec in result["checkpoints"]:
             for name, per in rec.get("Rv_hat", {}).items():
                 rv, gp = per.get(split), rec["rendering_gap"][name].get(split)
@@ -260,8 +260,8 @@ def rv_vs_rendering_gap(result: dict, stem: Path) -> list[Path]:
                     continue
                 xci, yci = rv["ci"][i], gp["by_gamma"]["ci"][k]
                 ax.errorbar([x], [y], xerr=[[x - xci[0]], [xci[1] - x]], yerr=[[y - yci[0]], [yci[1] - y]],
-                            fmt=markers.get(name, "o"), color=_colour(rec["algo"]), capsize=2, ms=6, alpha=0.8,
-                            label=_legend_once(ax, seen, f"{rec['algo']} / {name}"))
+                            fmt=markers.get(name, "o"), color=styles[rec["label"]]["color"], capsize=2, ms=6, alpha=0.8,
+                            label=f"{styles[rec['label']]['name']} / {name}")
         rc = (result.get("rank_correlation") or {}).get(split) or {}
         txt = "n/a" if rc.get("value") is None else f"{rc['value']:.2f} [{rc['ci'][0]:.2f}, {rc['ci'][1]:.2f}]"
         ax.set_title(f"{split} levels, gamma = {gamma}: Spearman {txt}", fontsize=9)
