@@ -82,3 +82,36 @@ def test_smoke_check_command(tmp_path):
 def test_check_command_rejects_unknown_id(capsys):
     assert main(["check", "--ids", "T9", "--no-progress"]) == 2
     assert "unknown ID 'T9'" in capsys.readouterr().err
+
+
+def test_reach_only_new_kind_refutes_c1_reach_and_keeps_its_structure():
+    """The structured kind: pi never visits the last state (R over pi's visited states is 0, the renderers agree
+    there), pi~ does; C1-reach fails on some instances (decided exactly), while C1, C1v and C1-reachAny hold."""
+    from toymdp.search import random_batch
+    from toymdp.statement_terms import statement_terms
+
+    batch = random_batch(np.random.default_rng(0), "reach_only_new", 64)
+    ev = evaluate(batch)
+    terms = statement_terms(ev)
+    assert (np.asarray(terms.values["R_pi_reach"][0]) == 0).all() and (np.asarray(terms.values["R_new_reach"][0]) == 0).all()
+    assert (np.abs(ev.pi.rho[..., -1]) < 1e-12).all() and (ev.pi_tilde.rho[..., -1] > 1e-6).all()
+    res = check_all(ev, ["C1-reach", "C1", "C1v", "C1-reachAny"])
+    failed = ~res["C1-reach"].instance_holds() & res["C1-reach"].instance_exact()
+    assert failed.any()
+    for sid in ("C1", "C1v", "C1-reachAny"):
+        assert res[sid].instance_holds().all(), sid
+
+
+def test_check_fails_on_a_counterexample_to_a_proved_variant(monkeypatch, capsys):
+    """A proved variant is checked like a statement: a counterexample makes the exit status 1, an unproved one does not."""
+    import dataclasses
+
+    from theory import variants
+
+    bogus = dataclasses.replace(variants.VARIANTS["G1r-1mg"], proved=True)
+    monkeypatch.setitem(variants.VARIANTS, "G1r-1mg", bogus)
+    args = ["check", "--n", "300", "--restarts", "0", "--hypothesis", "0", "--no-progress", "--ids", "G1r-1mg"]
+    assert main(args) == 1
+    assert "PROVED, yet counterexample" in capsys.readouterr().out
+    monkeypatch.setitem(variants.VARIANTS, "G1r-1mg", dataclasses.replace(bogus, proved=False))
+    assert main(args) == 0

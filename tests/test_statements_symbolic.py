@@ -311,3 +311,17 @@ def test_c1v_from_t1c_with_the_triangle_inequality():
               th.penalty_v_avg: sum(p[f] * part.penalty.subs(per_f[f]) for f in range(2))}
     slack_c1v = th.C1v.slack_expression.subs(family, simultaneous=True)
     assert sp.simplify(slack_c1v - sum(p[f] * part.slack_expression.subs(per_f[f]) for f in range(2))) == 0
+
+
+def test_c1v_never_weaker_than_c1():
+    """epst_f <= 2 eps alpha_f <= 2 eps X (|sum_a (pi~ - pi) A| <= 2 TV max|A|, and L1) and
+    Rv_f(pi) + Rv_f(pi~) + Dv_f <= R + R~ + D_train = X (an average is at most the maximum): with epst_f = 2 eps X u
+    and the visitation sum X v for u, v in [0, 1], C1v.f's penalty is at most C1's, hence so is their p-average."""
+    a, b = sp.symbols("a b", nonnegative=True)
+    u, v = 1 / (1 + a), 1 / (1 + b)
+    X = th.R_pi + th.R_new + th.D_train
+    part = th.PARTS["C1v.f"]
+    c1v_f = part.penalty.subs({th.epst: 2 * th.eps * X * u, th.Rv_f: X * v, th.Rv_f_new: 0, th.Dv_f: 0}, simultaneous=True)
+    assert _nonneg(th.C1.penalty - c1v_f)
+    assert sp.simplify(c1v_f.subs({a: 0, b: 0}) - th.C1.penalty) == 0  # equal at the hypotheses' extremes
+    assert not _nonneg(th.C1.penalty - part.penalty.subs({th.epst: 2 * th.eps * X, th.Rv_f: 2 * X, th.Rv_f_new: 0, th.Dv_f: 0}))

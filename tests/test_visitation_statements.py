@@ -11,6 +11,7 @@ from toymdp import MDP, Instance, RenderingFamily, evaluate
 from toymdp.checks import check_all
 from toymdp.random_instances import random_instances
 from toymdp.statement_terms import statement_terms
+from toymdp.tightest import TightestTally, tightest_bounds
 
 F = Fraction
 NEW = ["G1v", "G1vr", "C1v", "C1v.f"]
@@ -102,3 +103,40 @@ def test_pair_tightness_is_the_largest_ratio():
         slacks = [rhs[j, k] - lhs[j, k] for j in range(K) for k in range(K) if j != k]
         res = check_all(ev, [sid])[sid]
         assert res.tightness == max(ratios) and res.slack == min(slacks), sid
+
+
+def test_tightest_bound_on_the_bandit_by_hand():
+    """The bandit of test_bandit_by_hand: C1v's -1 beats C1's -17; on the gap G1 and G1v tie at 2 (R span/(1-gamma)
+    = 1 * 1 / (1/2)), G1r and G1vr give 4."""
+    t = tightest_bounds(statement_terms(evaluate(_bandit())))
+    assert t.bounds["lower_bound_on_eta_test_new"] == {"C1": -17, "C1v": -1}
+    assert t.bounds["upper_bound_on_rendering_gap"] == {"G1": 2, "G1r": 4, "G1v": 2, "G1vr": 4}
+    assert t.winner("lower_bound_on_eta_test_new") == ["C1v"]
+    assert t.winner("upper_bound_on_rendering_gap") == ["G1", "G1v"]
+    tally = TightestTally.empty()
+    tally.record(t)
+    assert tally.best["upper_bound_on_rendering_gap"] == {"G1": 1, "G1r": 0, "G1v": 1, "G1vr": 0}
+    assert tally.sole_best["upper_bound_on_rendering_gap"] == {"G1": 0, "G1r": 0, "G1v": 0, "G1vr": 0}
+    assert tally.sole_best["lower_bound_on_eta_test_new"] == {"C1": 0, "C1v": 1}
+
+
+def test_tightest_bound_batch_against_its_statements():
+    """On a float batch, each bound is the statement's rhs (pair statements: their largest over j != k) and the winners are the argmax / argmin."""
+    batch = random_instances(np.random.default_rng(21), 40, 3, 2, 3, 4)
+    ev = evaluate(batch)
+    terms = statement_terms(ev)
+    t = tightest_bounds(terms)
+    res = check_all(ev, ["C1", "C1v"])
+    np.testing.assert_array_equal(t.bounds["lower_bound_on_eta_test_new"]["C1"], res["C1"].rhs)
+    np.testing.assert_array_equal(t.bounds["lower_bound_on_eta_test_new"]["C1v"], res["C1v"].rhs)
+    low = t.bounds["lower_bound_on_eta_test_new"]
+    assert (t.best["lower_bound_on_eta_test_new"]["C1v"] == (low["C1v"] >= low["C1"] - 1e-9 * (1 + np.abs(low["C1v"])))).all()
+    gap = t.bounds["upper_bound_on_rendering_gap"]
+    # The orders proved in docs/theory.md: G1v <= G1, G1v <= G1vr <= G1r; and C1v >= C1.
+    assert (gap["G1v"] <= gap["G1"] + 1e-12).all() and (gap["G1v"] <= gap["G1vr"] + 1e-12).all()
+    assert (gap["G1vr"] <= gap["G1r"] + 1e-12).all() and (low["C1v"] >= low["C1"] - 1e-9).all()
+    # The rendering gap itself is below every bound.
+    eta = ev.pi.eta
+    measured = np.abs(eta[:, :, None] - eta[:, None, :]).max(axis=(1, 2))
+    for sid, b in gap.items():
+        assert (measured <= b + 1e-9).all(), sid

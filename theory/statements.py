@@ -248,6 +248,8 @@ class Statement:
     parent: str | None = None
     expectation: str = ""
     parts: tuple[str, ...] = field(default=())
+    #: for a variant: its proof is written in docs/theory.md ("Variants that are theorems"); checked like a statement
+    proved: bool = False
 
     def __post_init__(self) -> None:
         if self.relation not in _RELATIONS:

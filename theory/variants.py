@@ -3,7 +3,9 @@
 Each variant is derived from a statement of :mod:`theory.statements` by substitution, so its
 formula differs from its parent's only where the substitution says. Variants are searched for
 counterexamples (``repconv check``); one that holds in every search is reported as "no
-counterexample found in N instances", never as proved. ``expectation`` records what the argument
+counterexample found in N instances", never as proved, unless its proof is written in docs/theory.md
+("Variants that are theorems"): then it is marked ``proved`` and a counterexample to it fails the check
+like one to a statement. ``expectation`` records what the argument
 predicts and why, to be confronted with the search.
 """
 
@@ -55,10 +57,11 @@ D_train_vis = _quantity("D_train_vis", r"\bar D_{\mathrm{train}}", "max_{k in T}
 D_test = _quantity("D_test", r"D_{\mathrm{test}}", "max_{k not in T} alpha_{f_k}: the divergence measured on held-out renderers only", **_NN)
 
 
-def _variant(parent: Statement, id: str, substitutions: dict, reading: str, expectation: str, derivation: str = "") -> Statement:
+def _variant(parent: Statement, id: str, substitutions: dict, reading: str, expectation: str, derivation: str = "",
+             proved: bool = False) -> Statement:
     return parent.substitute(
         id, substitutions, provenance="variant", parent=parent.id, reading=reading,
-        hypotheses=(f"those of {parent.id}, except: {reading}",), expectation=expectation,
+        hypotheses=(f"those of {parent.id}, except: {reading}",), expectation=expectation, proved=proved,
         derivation=derivation or f"{parent.id} with " + ", ".join(f"{a} -> {b}" for a, b in substitutions.items()),
     )
 
@@ -71,7 +74,8 @@ _LIST = [
              "fail: the new policy can reach states the base policy never visits and act differently there; the penalty does not see them"),
     _variant(C1, "C1-reachAny", {R_pi: R_pi_reach_any, R_new: R_new_reach_any, D_train: D_train_reach_any},
              "C1 with R, R~ and D_train measured on states visited by the base or the new policy",
-             "hold: TRPO's coupling argument only meets states visited by one of the two policies"),
+             "hold (proved): CPO's argument weights the expected advantage by rho_pi~ - rho_pi, zero outside the states one of "
+             "the policies visits, and the TV by rho_pi", proved=True),
     _variant(T1, "T1-mean", {alpha: alpha_vis},
              "T1 with alpha_f replaced by its average over the base policy's visitation",
              "fail: a mean TV misses rarely visited states where the policies differ a lot (the first-order error is linear in it)"),
@@ -81,16 +85,18 @@ _LIST = [
     _variant(T1, "T1-epsNew", {eps_f: eps_f_new},
              "T1 with eps taken from the new policy pi~ instead of the base policy pi",
              "hold: L - eta(pi~) = gamma sum_s rho_pi(s) sum_a (pi - pi~)(s,a) P(s,a).(V_pi~ - V_pi) and, by the PDL from each state, "
-             "|V_pi~ - V_pi| <= 2 alpha eps(pi~)/(1-gamma): the same penalty with eps of either policy"),
+             "|V_pi~ - V_pi| <= 2 alpha eps(pi~)/(1-gamma): the same penalty with eps of either policy (proved)", proved=True),
     _variant(C1, "C1-epsNew", {eps: eps_new},
              "C1 with eps taken from the new policy pi~ instead of the base policy pi",
-             "hold: as T1-epsNew, averaged over renderers"),
+             "hold (proved): as T1-epsNew, averaged over renderers", proved=True),
     _variant(C1, "C1-Dtest", {D_train: D_test},
              "C1 with the divergence measured on held-out (non-training) renderers only",
-             "hold: L1's triangle inequality goes through any renderer, not only a training one (needs a held-out renderer)"),
+             "hold (proved): L1's triangle inequality goes through any renderer, not only a training one (needs a held-out renderer)",
+             proved=True),
     _variant(C1, "C1-noSquare", {_C1_X**2: _C1_X},
              "C1 without the square on R + R~ + D_train",
-             "hold: a TV is at most 1, so alpha_f^2 <= alpha_f <= R + R~ + D_train; the bound only gets weaker"),
+             "hold (proved): alpha_f <= min(1, X) with X = R + R~ + D_train, so alpha_f^2 <= X; without the square the bound is "
+             "weaker when X < 1 and stronger when X > 1, and still true", proved=True),
     _variant(T1, "T1-1mg", {alpha: alpha * sp.sqrt(1 - gamma)},
              "T1 with (1-gamma) instead of (1-gamma)^2 in the penalty",
              "open: the coupling proof loses one factor 1/(1-gamma) against the best known examples",
@@ -101,10 +107,10 @@ _LIST = [
              "G1 with span_Q -> r_max - r_min, i.e. G1r's bound with (1-gamma) instead of (1-gamma)^2"),
     _variant(G1, "G1-reach", {R_pi: R_pi_reach},
              "G1 with R measured only on states some rendering of pi visits",
-             "hold: the PDL weights each state by pi_{f_j}'s visitation, which is zero elsewhere"),
+             "hold (proved): the PDL weights each state by pi_{f_j}'s visitation, which is zero elsewhere", proved=True),
     _variant(G2, "G2-epsTarget", {eps_k: eps_j},
              "G2 with eps taken from the target renderer j instead of the base renderer k",
-             "hold: as T1-epsNew (pi_{f_j} plays the new policy)"),
+             "hold (proved): as T1-epsNew (pi_{f_j} plays the new policy)", proved=True),
 ]
 
 #: Variants by ID, in the order of the falsification table.

@@ -35,6 +35,8 @@ from .instance_io import instance_to_dict
 from .model import Instance
 from .numbers import format_number
 from .search import optimise, random_batches
+from .statement_terms import statement_terms
+from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
 __all__ = ["METHODS", "Tally", "CheckReport", "all_ids", "run_checks", "exact_counterexample", "save_counterexamples"]
 
@@ -162,6 +164,7 @@ class CheckReport:
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  #: wall time of each search
+    tightest: TightestTally | None = None  #: which proved statement is tightest on the random instances
 
 
 def _kind(sid: str) -> str:
@@ -212,10 +215,16 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
     batch_size = batch_size or (50 if exact else 256)
 
     seconds: dict[str, float] = {}
+    questions = tuple(q for q, (qids, _) in QUESTIONS.items() if set(qids) <= set(ids))
+    tightest = TightestTally.empty(questions) if questions else None
     start = time.perf_counter()
     with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
         for _, batch in random_batches(rng, n, exact=exact, batch_size=batch_size):
-            results = check_all(evaluate(batch), ids, max_violations=max_redecide)
+            ev = evaluate(batch)
+            terms = statement_terms(ev)
+            results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
+            if tightest is not None:
+                tightest.record(tightest_bounds(terms, questions))
             for sid, res in results.items():
                 tallies[sid].record("random", res, batch.__getitem__, random=True)
             bar.update(len(batch))
@@ -250,7 +259,7 @@ def _run_checks(n, exact, seed, ids, batch_size, max_redecide, restarts, iterati
                   optimiser=dict(shapes=[list(s) for s in OPTIMISER_SHAPES[:restarts]], iterations=iterations, population=population),
                   hypothesis_examples=hypothesis_examples)
     seconds["hypothesis"] = time.perf_counter() - start
-    return CheckReport(tallies, config, notes, seconds)
+    return CheckReport(tallies, config, notes, seconds, tightest)
 
 
 def exact_counterexample(example: Counterexample, statement_id: str) -> tuple[Instance, CheckResult] | None:

@@ -51,6 +51,7 @@ EDGE_CASES: dict[str, tuple[float, bool]] = {
     "same_policy": (0.02, True),  # pi = pi~
     "myopic": (0.02, True),  # gamma = 0
     "one_state": (0.04, True),  # S = 1 (a bandit; G1 is an equality with two actions)
+    "reach_only_new": (0.04, False),  # a state only pi~ reaches; the renderers differ only there
 }
 
 
@@ -93,7 +94,51 @@ def random_batch(rng: np.random.Generator, case: str, batch: int, *, exact: bool
         inst = _edit(inst, renderers=np.repeat(F[:, :1], K, axis=1))
     elif case == "same_policy":
         inst = _edit(inst, pi_tilde=inst.pi.copy())
+    elif case == "reach_only_new":
+        inst = _reach_only_new(inst, rng)
     return inst
+
+
+def _renormalise(x: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to sum 1; an all-zero row becomes ``fallback`` (broadcast against ``x``)."""
+    total = x.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, x / np.where(total > 0, total, 1.0), fallback)
+
+
+def _reach_only_new(inst: Instance, rng: np.random.Generator) -> Instance:
+    """The structure that refutes C1-reach: the last state h is entered only through action 1, which pi never plays
+    outside h, while pi~ does; every renderer shows the other states alike (never as the last observation), so the
+    renderers differ only at h, a state pi never visits. pi~ follows pi except for a small probability of action 1
+    and acts differently from pi on the last observation (float instances)."""
+    m, f = inst.mdp, inst.family
+    S, O, A = m.num_states, f.num_observations, m.num_actions
+    h = S - 1
+    eye_s = np.eye(S)
+    P = m.P.copy()
+    away = P[..., :h, :, :].copy()
+    away[..., h] = 0.0
+    away = _renormalise(away, eye_s[:h, None, :])  # an all-zero row stays put
+    away[..., 1, :] = 0.5 * away[..., 1, :] + 0.5 * eye_s[h]  # action 1 enters h with probability at least 1/2
+    P[..., :h, :, :] = away
+    rho0 = m.rho0.copy()
+    rho0[..., h] = 0.0
+    rho0 = _renormalise(rho0, eye_s[0])
+    F = f.renderers.copy()
+    visible = F[..., :1, :h, :].copy()
+    visible[..., O - 1] = 0.0
+    F[..., :, :h, :] = _renormalise(visible, np.eye(O)[0])  # identical on the states other than h
+    F[..., 0, h, :] = np.eye(O)[O - 1]  # the training renderer shows h as the last observation
+    pi = inst.pi.copy()
+    pi[..., : O - 1, 1] = 0.0
+    pi = _renormalise(pi, np.eye(A)[0])
+    pi[..., O - 1, :] = np.eye(A)[0]
+    delta = rng.uniform(0.01, 0.2, size=pi.shape[:-2] + (1, 1))
+    pi_tilde = (1 - delta) * pi + delta * np.eye(A)[1]
+    pi_tilde[..., O - 1, :] = np.eye(A)[1]
+    r = m.r.copy()
+    r[..., h, :] = r.min(axis=(-2, -1))[..., None]  # at h, pi's action is the best one and pi~'s the worst
+    r[..., h, 0] = r.max(axis=(-2, -1))
+    return _edit(inst, P=P, r=r, rho0=rho0, renderers=F, pi=pi, pi_tilde=pi_tilde)
 
 
 def random_batches(rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256,

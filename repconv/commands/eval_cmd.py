@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Evaluate every quantity of THEORY's tables on an instance file: eta_test, eta_train, "
             "R(pi), R(pi_tilde), D_train, eps, and per renderer eta, alpha, eps and the surrogate L; and decide "
             "every statement of docs/theory.md (key 'statements': lhs, rhs, slack, holds, tightness, vacuous; "
+            "key 'tightest_bound': C1 vs C1v on eta_test(pi~) and G1, G1r, G1v, G1vr on the rendering gap, "
+            "each bound and the tightest IDs; "
             "a list over renderers for PDL, T1, T1c, L1, C1v.f and G2, the worst pair j, k for G1, G1r, G1v and G1vr). "
             "An instance file is JSON with keys P, r, rho0, gamma, renderers, test_weights, train, "
             "train_weights, policies {pi, pi_tilde}; numbers may be JSON numbers or \"p/q\" strings."
@@ -46,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _summary(record: dict) -> str:
+    from toymdp.tightest import LABELS
+
     lines = [
         f"{'':14}{'pi':>24}{'pi_tilde':>24}",
         f"{'eta_test':14}{record['eta_test']['pi']!s:>24}{record['eta_test']['pi_tilde']!s:>24}",
@@ -60,6 +64,9 @@ def _summary(record: dict) -> str:
         entries = entry if isinstance(entry, list) else [entry]
         worst = min(float(Fraction(e["slack"])) if isinstance(e["slack"], str) else e["slack"] for e in entries)
         lines.append(f"{sid:14}{str(all(e['holds'] for e in entries)):>8}{worst:>16.6g}")
+    for question, entry in record.get("tightest_bound", {}).items():
+        if entry is not None:
+            lines.append(f"tightest {LABELS.get(question, question)}: {', '.join(entry['tightest'])}")
     return "\n".join(lines)
 
 
@@ -93,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from toymdp import InvalidInstanceError, evaluate, load_instance
     from toymdp.checks import default_ids, statements_to_json
     from toymdp.falsification import all_ids
+    from toymdp.statement_terms import statement_terms
+    from toymdp.tightest import tightest_bounds
 
     if args.json and args.json != "-":
         check_output_file(args.json, "--json")
@@ -121,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
               + (" (near ties re-decided exactly)" if redecide else ""))
         record = evaluation.to_json()
         record["statements"] = statements_to_json(evaluation, ids, redecide_exactly=redecide)
+        record["tightest_bound"] = tightest_bounds(statement_terms(evaluation)).to_json()
     stage("done")
     if not args.exact:
         _refuse_overflow(record, instance)
