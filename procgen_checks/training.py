@@ -31,7 +31,7 @@ import torch
 
 from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
 
-from .checkpoints import load_torch_file, save_policy, torch_save_atomic
+from .checkpoints import load_policy, load_torch_file, resolve_policy_path, save_policy, torch_save_atomic
 from .config import TrainConfig
 from .ppo import TRAIN_STATE_FORMAT, Trainer
 
@@ -168,6 +168,19 @@ def _checkpoint(trainer: Trainer, run_dir: Path, elapsed: float) -> float:
     return time.perf_counter() - start
 
 
+def _initial_policy(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights of a policy checkpoint (critic only if it has one) and what config.json records about it."""
+    import hashlib
+
+    path = resolve_policy_path(path)
+    model, info = load_policy(path)
+    state = {k: v for k, v in model.state_dict().items() if model.has_critic or not k.startswith("critic.")}
+    record = {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+              "critic": bool(model.has_critic), "optimizer": "fresh", "reward_normalizer": "fresh",
+              **{k: info.get(k) for k in ("game", "distribution_mode", "algo", "agent", "seed", "train_levels", "env_steps")}}
+    return state, record
+
+
 def _fmt(x: float) -> str:
     return "nan" if x is None or not math.isfinite(x) else f"{x:.2f}"
 
@@ -180,10 +193,13 @@ def train(
     resume: bool = False,
     total_steps: int | None = None,
     time_origin: float | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train into ``run_dir`` (new run) or continue the run there (``resume=True``).
 
     On resume ``config`` is ignored except for ``total_steps`` (pass it to train further).
+    ``init_from`` (new runs only) is a policy checkpoint whose weights every agent starts from; the optimiser,
+    reward normaliser and environments start fresh, and the file is recorded in config.json.
     ``time_origin`` (``time.monotonic()`` at the start of the command) anchors ``runtime.time_limit``.
     Returns a summary: status ("finished" or "stopped"), reason, signal (the name of the signal that stopped
     the run, or None), iteration, env_steps, files.
@@ -198,8 +214,13 @@ def train(
     elapsed_before = 0.0
     if resume:
         state_path = run_dir / STATE_FILE
+        if init_from is not None:
+            raise ValueError("--init-from starts a new run; --resume continues one (give one of them)")
         if not state_path.is_file():
-            raise FileNotFoundError(f"{run_dir}: no {STATE_FILE} to resume from (was the run started with --out {run_dir}?)")
+            policies = sorted(p.name for p in run_dir.glob("policy_agent*.pt")) if run_dir.is_dir() else []
+            hint = (f"it holds only {', '.join(policies)}: start a new run from it with --init-from {run_dir / policies[0]} --out NEW_DIR"
+                    if policies else f"start a new run with --out {run_dir}, or from a policy file with --init-from POLICY.pt")
+            raise FileNotFoundError(f"{run_dir}: no {STATE_FILE} (optimiser, environments, normaliser) to resume from; {hint}")
         state = load_torch_file(state_path, "training state")
         if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT or "config" not in state:
             raise ValueError(f"{state_path}: not a {TRAIN_STATE_FORMAT} file written by `repconv procgen train`")
@@ -221,10 +242,16 @@ def train(
         if (run_dir / STATE_FILE).exists():
             raise FileExistsError(f"{run_dir} already holds a run ({STATE_FILE}); continue it with --resume {run_dir} or choose another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
+        start = _initial_policy(init_from) if init_from is not None else None
         trainer = Trainer(config, device=device, env_threads=runtime.env_threads)
+        extra = {}
+        if start is not None:
+            state, extra["init_from"] = start
+            for agent in trainer.agents:  # in place: the fresh optimiser keeps pointing at these parameters
+                agent.model.load_state_dict({**agent.model.state_dict(), **state})
         atomic_write_json(run_dir / CONFIG_FILE, run_metadata(
             config=config.to_dict(), seed=config.seed, device=str(device), torch_threads=torch.get_num_threads(),
-            runtime={k: v for k, v in vars(runtime).items()}))
+            runtime={k: v for k, v in vars(runtime).items()}, **extra))
         log = _IterationLog(run_dir, keep_through=None)
 
     c = trainer.config

@@ -25,6 +25,7 @@ In C1, T1 and T1c the base policy is ``instance.pi`` and the new policy ``instan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Iterable
 
 import numpy as np
@@ -33,8 +34,7 @@ from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from .evaluation import Evaluation, evaluate
-from .model import Instance
-from .numbers import format_number
+from .numbers import format_number, from_flint
 from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
 __all__ = [
@@ -144,7 +144,7 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     """Evaluate and reduce one statement: arrays ``lhs, rhs, slack, scale, tightness, vacuous`` and ``pair``."""
     exact = terms.exact
     values = terms.for_statement(stmt)
-    out = stmt.evaluate(values, exact=exact)
+    out = stmt.evaluate(values, exact=exact, rational=terms.rational)
     K = terms.num_renderers
     shape = terms.batch_shape + (K,) * len(stmt.indices)
     arrays = {
@@ -154,6 +154,8 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     if out.trivial is not None:
         arrays["trivial"] = out.trivial
     arrays = {k: _broadcast(v, shape, exact) for k, v in arrays.items()}
+    if terms.rational is not Fraction:  # FLINT rationals: back to fractions before the ratios and reductions
+        arrays = {k: from_flint(v) for k, v in arrays.items()}
     tnum, tden = arrays.pop("tnum"), arrays.pop("tden")
     tight = np.array(tightness_ratio(tnum, tden, exact=exact)) if stmt.tightness_expression else None
     if tight is not None and not exact:
@@ -281,10 +283,11 @@ def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
     """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch."""
     batch = ev.instance.batch_shape
     if not batch:
-        return statement_terms(evaluate(ev.instance.to_exact()))
+        return statement_terms(evaluate(ev.instance.to_exact()), native=True)
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
-    return statement_terms(evaluate(Instance.stack([ev.instance[i].to_exact() for (i,) in rows])))
+    # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
+    return statement_terms(evaluate(ev.instance[np.array([i for (i,) in rows])].to_exact()), native=True)
 
 
 def check_all(
@@ -303,7 +306,7 @@ def check_all(
     number of clear failures (beyond round-off) re-decided, worst first; the others stay float-decided
     (``exact`` False) and are counted as float violations by the caller.
     """
-    terms = terms or statement_terms(evaluation)
+    terms = terms or statement_terms(evaluation, native=True)
     pending: dict[str, _Pending] = {}
     for sid in list(ids) if ids is not None else default_ids():
         try:
@@ -344,7 +347,7 @@ def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exact
     the statement needs.
     """
     get_statement(statement_id)  # a clear error for an unknown ID
-    terms = statement_terms(evaluation)
+    terms = statement_terms(evaluation, native=True)
     terms.for_statement(get_statement(statement_id))  # raises NotApplicableError
     return check_all(evaluation, [statement_id], redecide_exactly=redecide_exactly, terms=terms)[statement_id]
 

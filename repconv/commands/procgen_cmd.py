@@ -13,6 +13,7 @@ import importlib
 PROCGEN_SUBCOMMAND_MODULES = (
     "repconv.commands.procgen_train_cmd",
     "repconv.commands.procgen_estimate_cmd",
+    "repconv.commands.procgen_sweep_cmd",
 )
 
 

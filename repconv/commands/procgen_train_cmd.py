@@ -45,6 +45,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="training seed (default: 1)")
     p.add_argument("--out", metavar="DIR", help="run directory for a new run")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its config is kept; --total-steps may extend it)")
+    p.add_argument("--init-from", metavar="POLICY.pt",
+                   help="start a new run from this policy's weights (ours or an imported paper checkpoint; every agent); "
+                        "optimiser, reward normaliser and environments start fresh; recorded in config.json")
     p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--torch-threads", type=int, help="torch CPU threads (default: all cores but one on CPU, at most 4 with CUDA)")
     p.add_argument("--env-threads", type=int, help="Procgen stepping threads per agent (default: Procgen's 4)")
@@ -79,7 +82,8 @@ def run_train(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
     try:
         if args.resume:
-            given = [f"--{n}" for n in ("game", "algo", "preset", "seed", "out") if getattr(args, n) is not None]
+            given = [f"--{n.replace('_', '-')}" for n in ("game", "algo", "preset", "seed", "out", "init_from")
+                     if getattr(args, n) is not None]
             given += ["--" + k.replace("_", "-") for k in overrides]
             if given:
                 raise CommandError(f"--resume keeps the run's configuration; drop {', '.join(given)} (only --total-steps may change)")
@@ -89,7 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
             if missing:
                 raise CommandError(f"a new run needs {', '.join(missing)} (or --resume DIR)")
             config = make_config(args.preset, game=args.game, algo=args.algo, seed=args.seed, **overrides)
-            summary = train(config, args.out, runtime, total_steps=total_steps, time_origin=origin)
+            summary = train(config, args.out, runtime, total_steps=total_steps, time_origin=origin, init_from=args.init_from)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         raise CommandError(str(err)) from None
     print(f"{summary['status']} ({summary['reason']}) at iteration {summary['iteration']}/{summary['total_iterations']}, "
