@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from toymdp.checks import default_ids, statements_to_json
     from toymdp.falsification import all_ids
 
-    if args.json and args.json != "-":
+    if args.json is not None and args.json != "-":
         check_output_file(args.json, "--json")
     large = os.path.getsize(args.instance) > 1_000_000 if os.path.isfile(args.instance) else False
     stage = _Stages(large and not args.no_progress and args.json != "-")  # large files only: seconds to minutes
