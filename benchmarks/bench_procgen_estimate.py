@@ -7,6 +7,8 @@ At the same batch size B, on the same frames:
   reference outputs (:func:`procgen_checks.estimators.image_renderer_distances` for ``randconv`` and
   ``jitter``: render, forward, float64 softmax, TV, KL, feature cosine distance;
   :func:`procgen_checks.estimators.lockstep_distances` for the twin frames of a lockstep renderer);
+* ``jitter`` as kornia's ``ColorJitter`` computes it (the implementation before the closed-form hue
+  rotation), on the same draws, for the speed-up of the renderer's own formulation;
 * the reference evaluation itself (:func:`procgen_checks.rollouts.policy_outputs`), done once per state and
   shared by every renderer.
 
@@ -26,9 +28,17 @@ import torch
 from procgen_checks.envs import LevelRange
 from procgen_checks.estimators import image_renderer_distances, lockstep_distances
 from procgen_checks.network import ActorCritic
-from procgen_checks.renderers import make_image_renderer
+from procgen_checks.renderers import ColourJitter, make_image_renderer
 from procgen_checks.rollouts import LockstepFrames, Rollout, policy_outputs
 from common.files import atomic_write_json, run_metadata
+
+
+class KorniaColourJitter(ColourJitter):
+    """The jitter as it was computed before: kornia's ``ColorJitter`` itself on NCHW frames (same draws)."""
+
+    def _render(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        out = self.augmentation(frames.permute(0, 3, 1, 2) / 255.0, params=self.parameters(frames.shape[0], rng))
+        return (out * 255.0).permute(0, 2, 3, 1).contiguous()
 
 
 def main() -> None:
@@ -65,6 +75,7 @@ def main() -> None:
         "backgrounds": lambda: lockstep_distances(model, rollout, "backgrounds", batch_size=B),
         "randconv": lambda: image_renderer_distances(model, rollout, make_image_renderer("randconv"), np.random.default_rng(1), batch_size=B),
         "jitter": lambda: image_renderer_distances(model, rollout, make_image_renderer("jitter"), np.random.default_rng(1), batch_size=B),
+        "jitter_kornia": lambda: image_renderer_distances(model, rollout, KorniaColourJitter(1.0), np.random.default_rng(1), batch_size=B),
     }
     # The machine may be shared: the cases are interleaved within each repeat and the best time of each is
     # kept, so that a busy period does not fall on one case only.
@@ -82,11 +93,13 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}, batch {B}, {args.states} states, best of {args.repeats} (interleaved)")
     print(f"plain inference (action_probs)       : {rate['plain']:8.0f} states/s")
     print(f"reference outputs (once per state)   : {rate['reference']:8.0f} states/s  ({rate['reference'] / rate['plain']:.2f}x plain)")
-    labels = {"backgrounds": "backgrounds (lockstep twin frames)", "randconv": "randconv (strength 1)", "jitter": "jitter (strength 1)"}
+    labels = {"backgrounds": "backgrounds (lockstep twin frames)", "randconv": "randconv (strength 1)", "jitter": "jitter (strength 1)",
+              "jitter_kornia": "jitter through kornia (before)"}
     for name, label in labels.items():
         ratio = rate[name] / rate["plain"]
         verdict = "meets" if ratio >= 0.8 else "MISSES"
         print(f"estimation {label:34s}: {rate[name]:8.0f} states/s  ({ratio:.2f}x plain; {verdict} the 0.8x goal)")
+    print(f"jitter / jitter through kornia (same draws): {rate['jitter'] / rate['jitter_kornia']:.2f}x")
     if args.json:
         atomic_write_json(args.json, {**results, "meta": run_metadata(config=vars(args), seed=args.seed)})
 

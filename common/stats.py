@@ -5,6 +5,8 @@ independent of each other (one per episode or per run, never the states of one e
 
 * :func:`mean_interval`, :func:`difference_interval`: bootstrap intervals of a mean and of a difference of means
   (independent samples or pairs), computed by ``scipy.stats.bootstrap`` (percentile or BCa).
+* :func:`cluster_bootstrap`: a statistic of pooled correlated samples (the states of episodes), resampling whole
+  clusters (episodes), never single samples.
 * :func:`mean_ci`: the Student-t interval of a mean over a few seeds (the toy example).
 * :func:`iqm`, :func:`stratified_bootstrap`, :func:`interval_estimate`, :func:`probability_of_improvement`,
   :func:`probability_of_improvement_interval`: aggregates across tasks and runs as in Agarwal et al. 2021 ("Deep RL
@@ -31,6 +33,8 @@ __all__ = [
     "interval_estimate",
     "probability_of_improvement",
     "probability_of_improvement_interval",
+    "cluster_bootstrap",
+    "percentile_interval",
 ]
 
 Method = Literal["percentile", "BCa"]
@@ -220,3 +224,36 @@ def probability_of_improvement_interval(
     boot = _poi_tasks(_resample(xs, rng, num_resamples), _resample(ys, rng, num_resamples))
     return {"value": value, "ci": _percentile_interval(boot, confidence),
             "confidence": confidence, "num_resamples": num_resamples}
+
+
+# ------------------------------------------------------------------------------------------------
+# Correlated samples in independent clusters (the states of episodes)
+# ------------------------------------------------------------------------------------------------
+
+
+def percentile_interval(boot: np.ndarray, confidence: float = 0.95) -> np.ndarray:
+    """Percentile interval over the first axis of bootstrap statistics ``(num_resamples, ...)``: ``(2, ...)``."""
+    _check_confidence(confidence)
+    tail = (1 - confidence) / 2
+    return np.quantile(np.asarray(boot, dtype=float), [tail, 1 - tail], axis=0)
+
+
+def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
+                      rng: np.random.Generator, num_resamples: int = 1000) -> np.ndarray:
+    """``statistic`` of the pooled ``values`` on resamples that redraw whole clusters with replacement.
+
+    ``values (n,)`` are samples that are correlated within a cluster (the states of one episode) and independent
+    across clusters; ``clusters (n,)`` labels each sample's cluster. Each resample draws as many clusters as there
+    are, with replacement, and pools all their samples; ``statistic`` maps a 1-D array to a scalar or a 1-D array.
+    Returns ``(num_resamples,)`` or ``(num_resamples, k)``.
+    """
+    values = _sample(values, "values")
+    clusters = np.asarray(clusters)
+    if clusters.shape != values.shape:
+        raise ValueError(f"clusters have shape {clusters.shape}, values {values.shape}: expected one label per value")
+    _, inverse = np.unique(clusters, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    edges = np.searchsorted(inverse[order], np.arange(inverse.max() + 2))
+    members = [values[order[edges[i]:edges[i + 1]]] for i in range(len(edges) - 1)]
+    draws = rng.integers(0, len(members), size=(num_resamples, len(members)))
+    return np.array([statistic(np.concatenate([members[i] for i in row])) for row in draws], dtype=float)

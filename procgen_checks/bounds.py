@@ -42,7 +42,10 @@ import numpy as np
 
 from theory.statements import PARTS, STATEMENTS, largest_return, return_range
 
-__all__ = ["bounds_for_records", "BOUND_ROWS"]
+__all__ = ["bounds_for_records", "rendering_gap_bounds", "BOUND_ROWS", "RENDERING_GAP_STATEMENTS"]
+
+#: Statements bounding the rendering gap |eta_train_render - eta_k| of one policy (THEORY, G1r and G1vr).
+RENDERING_GAP_STATEMENTS = ("G1vr", "G1r")
 
 BOUND_ROWS = ("G1r", "G1.test", "C1")
 
@@ -164,7 +167,65 @@ def bounds_for_records(records: list[dict], pairs: list[dict], cfg) -> list[dict
             },
             "note": "plug-in bounds: R_hat is a lower estimate of R and training vs test levels are treated as renderers; "
                     "estimates, not guarantees",
+            "rendering_gap": rendering_gap_bounds(rec),
         })
     for rec in records:
         rec.pop("_eta_test_at", None)
+    return out
+
+
+def _interval_within(ci, bound) -> bool | None:
+    """The measured gap's interval meets ``[-bound, bound]``: the bound is consistent with the measurement."""
+    if bound is None or ci is None or None in ci:
+        return None
+    return bool(ci[0] <= bound and ci[1] >= -bound)
+
+
+def _largest(gammas: list[float], flags: list) -> float | None:
+    ok = [g for g, f in zip(gammas, flags) if f]
+    return max(ok) if ok else None
+
+
+def rendering_gap_bounds(rec: dict) -> dict:
+    """G1vr and G1r against the measured rendering gap, per renderer, split and gamma of ``rec``.
+
+    Plug-ins (statement quantities in brackets): the two arms' mean discounted returns (``eta_j``: training
+    rendering, ``eta_k``: renderer k), the **upper** end of ``Rv_hat``'s bootstrap interval (``Rv_jk``; G1vr), the
+    largest sampled per-state TV under renderer k on that split (``R_pi``; G1r: a LOWER estimate of R, so G1r here is
+    optimistic), and the game's reward range shared by all its checkpoints (``r_min``, ``r_max``). A bound is
+    informative below the return range (the statement's ``trivial`` threshold); it *held* when the measured gap's
+    interval meets ``[-bound, bound]`` (a gap of 0 up to sampling noise is consistent with a bound of 0).
+    """
+    rr = rec.get("game_reward_range") or rec["reward_range"]
+    out: dict = {"reward_range": rr, "per_renderer": {}}
+    for name, per_split in rec.get("rendering_gap", {}).items():
+        entry: dict = {}
+        for split, gp in per_split.items():
+            rv = rec["Rv_hat"][name][split]
+            gammas = gp["by_gamma"]["gammas"]
+            rows: dict = {"gammas": gammas, "gap": gp["by_gamma"]["gap"], "gap_ci": gp["by_gamma"]["ci"],
+                          "return_range": [return_range(rr["r_min"], rr["r_max"], g) for g in gammas]}
+            for sid in RENDERING_GAP_STATEMENTS:
+                bounds, informative, held = [], [], []
+                for i, g in enumerate(gammas):
+                    eta_j, eta_k = gp["by_gamma"]["eta_ref"][i], gp["by_gamma"]["eta_k"][i]
+                    robustness = rv["upper"][rv["gammas"].index(g)] if sid == "G1vr" else gp.get("tv_max")
+                    if None in (eta_j, eta_k, robustness) or sid not in STATEMENTS:
+                        bounds.append(None), informative.append(None), held.append(None)
+                        continue
+                    key = "Rv_jk" if sid == "G1vr" else "R_pi"
+                    v = _evaluate(sid, {"eta_j": eta_j, "eta_k": eta_k, key: robustness, "r_min": rr["r_min"],
+                                        "r_max": rr["r_max"], "gamma": g})
+                    b = _num(v["rhs"])
+                    bounds.append(b)
+                    informative.append(not bool(v["vacuous"]))
+                    held.append(_interval_within(gp["by_gamma"]["ci"][i], b))
+                rows[sid] = {"bound": bounds, "informative": informative, "held": held,
+                             "largest_informative_gamma": _largest(gammas, informative),
+                             "all_held": None if any(h is None for h in held) else all(held),
+                             "available": sid in STATEMENTS}
+            rows["G1vr"]["Rv_upper"] = rv["upper"]
+            rows["G1r"]["R_hat"] = gp.get("tv_max")
+            entry[split] = rows
+        out["per_renderer"][name] = entry
     return out

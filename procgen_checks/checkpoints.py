@@ -104,6 +104,8 @@ def _unsafe_globals(path: Path) -> str | None:
 def _unreadable(path: Path, what: str, err: BaseException) -> CheckpointMismatchError:
     lines = str(err).strip().splitlines()
     detail = lines[0][:160] if lines else type(err).__name__
+    if "Weights only load failed" in detail:  # torch's advice to load unsafely does not apply here
+        detail = "its first byte starts no pickle"
     return CheckpointMismatchError(
         f"{path}: not a readable {what} (truncated, or not written by torch.save: {detail})")
 

@@ -26,12 +26,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from common.files import read_json
-from common.stats import difference_interval, interval_estimate, probability_of_improvement_interval
+from common.stats import difference_interval, interval_estimate, probability_of_improvement_interval, stratified_bootstrap
 
 from .checkpoints import load_policy, load_torch_file
 from .envs import LevelRange, level_split
 from .estimators import (
     LOWER_ESTIMATE_NOTE,
+    PAPER_METRIC_NOTE,
+    paired_return_difference,
+    paper_robustness,
+    rv_estimate,
     eps_from_critic,
     eps_from_returns,
     eps_reward_range,
@@ -42,9 +46,9 @@ from .estimators import (
     summarize,
 )
 from .renderers import IMAGE_RENDERERS, LOCKSTEP_RENDERERS, make_image_renderer, parse_renderers
-from .rollouts import Rollout, collect_rollout
+from .rollouts import REFERENCE, Rollout, collect_episodes, collect_rollout, episode_render_seeds
 
-__all__ = ["EstimateConfig", "run_estimate", "DEFAULT_GAMMAS", "SPLITS"]
+__all__ = ["EstimateConfig", "run_estimate", "merge_results", "DEFAULT_GAMMAS", "SPLITS"]
 
 SPLITS = ("train", "test")
 #: Discount factors of the bound-vs-gamma curves (effective horizons 1/(1-gamma) from 2 to 1000).
@@ -80,6 +84,15 @@ class EstimateConfig:
     beside the checkpoint) when there is one, else 1"""
     max_extra_steps: int = 1000
     """steps after recording to let first episodes finish (Procgen's episodes time out at 1000 steps)"""
+    gap_episodes: int = 16
+    """episodes per split and arm of the rendering-gap measurement (each renderer's arm replays the reference
+    arm's levels, episode by episode)"""
+    gap_stride: int = 1
+    """measure the per-state TV behind Rv_hat on every gap_stride-th step of each episode (1: unbiased)"""
+    gap_max_steps: int = 1000
+    """steps after which an episode of the rendering-gap measurement counts as unfinished"""
+    paper_metric_states: int = 256
+    """recorded states (of each split) for the paper's robustness metric; 0 skips it"""
     bootstrap_resamples: int = 1000
     batch_size: int = 256
     seed: int = 0
@@ -87,11 +100,13 @@ class EstimateConfig:
     def __post_init__(self) -> None:
         self.renderers = parse_renderers(self.renderers)
         for name, v in (("states", self.states), ("num_envs", self.num_envs), ("stride", self.stride),
+                        ("gap_episodes", self.gap_episodes), ("gap_stride", self.gap_stride),
+                        ("gap_max_steps", self.gap_max_steps),
                         ("bootstrap_resamples", self.bootstrap_resamples), ("batch_size", self.batch_size)):
             if int(v) < 1:
                 raise ValueError(f"{name} is {v}, expected >= 1")
-        if self.sweep_states < 0 or self.max_extra_steps < 0:
-            raise ValueError("sweep_states and max_extra_steps must be >= 0")
+        if self.sweep_states < 0 or self.max_extra_steps < 0 or self.paper_metric_states < 0:
+            raise ValueError("sweep_states, max_extra_steps and paper_metric_states must be >= 0")
         for s in self.strengths:
             if not 0 <= s <= 1:
                 raise ValueError(f"strength {s} outside [0, 1]")
@@ -156,7 +171,7 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
     train_levels, test_levels = _levels(info)
     lockstep = [r for r in cfg.renderers if r in LOCKSTEP_RENDERERS]
     images = [r for r in cfg.renderers if r in IMAGE_RENDERERS]
-    rollout_seq, render_seq, boot_seq = seq.spawn(3)
+    rollout_seq, render_seq, boot_seq, gap_seq, paper_seq = seq.spawn(5)
     record: dict[str, Any] = {
         "path": str(path),
         "label": _label(path, info),
@@ -207,11 +222,14 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
         r_min, r_max = observed_reward_range(list(rollouts.values()))
         source = "observed per-step rewards in these rollouts (min with 0, max with 0): not a guaranteed range"
     record["reward_range"] = {"r_min": r_min, "r_max": r_max, "source": source}
+    record["observed_reward_range"] = list(observed_reward_range(list(rollouts.values())))
     train = rollouts["train"]
     gammas = sorted(set(cfg.gammas) | {cfg.gamma})
     record["eps"] = {
         "gamma": cfg.gamma,
-        "critic": eps_from_critic(train, cfg.gamma, value_scale=value_scale) if info.get("has_critic") else None,
+        "critic": (None if not info.get("has_critic") else
+                   {"eps": None, "unusable": scale_source} if value_scale is None else
+                   eps_from_critic(train, cfg.gamma, value_scale=value_scale)),
         "critic_value_scale_source": scale_source,
         "monte_carlo": eps_from_returns(train, cfg.gamma),
         "reward_range_bound": float(eps_reward_range(r_min, r_max, cfg.gamma)) if r_max > r_min else None,
@@ -225,32 +243,105 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
                 "when the reward range is a true range)",
     }
     record["returns"] = _returns_summary(rollouts, gammas, boot_rng, cfg.bootstrap_resamples)
+    record["rendering_gap"], record["Rv_hat"] = _rendering_gap(model, info, cfg, gap_seq, progress)
+    if cfg.paper_metric_states > 0:
+        paper_rng = np.random.default_rng(paper_seq)
+        record["paper_robustness"] = {"note": PAPER_METRIC_NOTE}
+        for split, ro in rollouts.items():
+            n = min(cfg.paper_metric_states, ro.num_states)
+            per_state = paper_robustness(model, ro.frames[:n], paper_rng, batch_size=cfg.batch_size)
+            record["paper_robustness"][split] = summarize(per_state, boot_rng, cfg.bootstrap_resamples,
+                                                          episodes=ro.episode[:n])
     if evaluation is not None:
         record["evaluation"] = evaluation
     record["measured_gap"] = _measured_gap(record)
+    for key in ("gap", "gap_ci", "gap_standard_error"):  # one train-test gap per record: measured_gap, with its source
+        record["returns"].pop(key, None)
     return record, rollouts
 
 
-def _value_scale(path: Path, info: dict, cfg: EstimateConfig) -> tuple[float, str]:
-    """Factor from critic outputs to reward units, and where it comes from.
+def _gap_row(pairs: list[dict]) -> dict:
+    return {k: [p[k] for p in pairs] for k in ("eta_ref", "eta_k", "gap", "standard_error", "ci", "pairs")}
+
+
+def _rendering_gap(model, info: dict, cfg: EstimateConfig, seq: np.random.SeedSequence, progress: bool) -> tuple[dict, dict]:
+    """The measured rendering gap per renderer and split, and Rv_hat per renderer and split (THEORY, G1vr).
+
+    Per split, the reference arm runs the first episode of ``gap_episodes`` environments under the training
+    rendering and measures the per-state distances to every renderer along the way; each renderer's arm runs the
+    same environments (same ``rand_seed``, hence the same level seed per episode, checked pair by pair) with the
+    policy acting under that renderer. Image renderers draw one rendering per episode, the same draw in both arms.
+    """
+    gammas = sorted(set(cfg.gammas) | {cfg.gamma})
+    images = [r for r in cfg.renderers if r in IMAGE_RENDERERS]
+    gap: dict[str, dict] = {name: {} for name in cfg.renderers}
+    rv: dict[str, dict] = {name: {} for name in cfg.renderers}
+    train_levels, test_levels = _levels(info)
+    E = cfg.gap_episodes
+    common = dict(num_episodes=E, distribution_mode=info["distribution_mode"], stride=cfg.gap_stride,
+                  max_steps=cfg.gap_max_steps, batch_size=cfg.batch_size, progress=progress)
+    for split, levels, s in zip(SPLITS, (train_levels, test_levels), seq.spawn(len(SPLITS))):
+        seed_seq, render_seq, act_seq, boot_seq = s.spawn(4)
+        rand_seed = int(np.random.default_rng(seed_seq).integers(0, 2**31 - 1))
+        seeds = episode_render_seeds(render_seq, images, E)
+        act_seqs = act_seq.spawn(1 + len(cfg.renderers))
+        boot = np.random.default_rng(boot_seq)
+        ref = collect_episodes(model, info["game"], levels, acting=REFERENCE, compare=cfg.renderers, render_seeds=seeds,
+                               rand_seed=rand_seed, rng=np.random.default_rng(act_seqs[0]), **common)
+        for name, a_seq in zip(cfg.renderers, act_seqs[1:]):
+            arm = collect_episodes(model, info["game"], levels, acting=name, render_seeds=seeds, rand_seed=rand_seed,
+                                   rng=np.random.default_rng(a_seq), **common)
+            paired = [paired_return_difference(ref.returns(g), arm.returns(g), ref.level_seeds, arm.level_seeds,
+                                               ref.finished, arm.finished, boot, cfg.bootstrap_resamples)
+                      for g in [1.0, *gammas]]
+            dist = ref.distances[name]
+            valid = ~dist.desynced[dist.episode]
+            gap[name][split] = {
+                "source": "paired episodes of this estimate: the policy acting under the training rendering vs under "
+                          f"{name}, same level seed per episode",
+                "levels": [levels.start, levels.num],
+                "episodes": E,
+                "undiscounted": paired[0],
+                "by_gamma": {"gammas": gammas, **_gap_row(paired[1:])},
+                "mean_length": {"reference": float(ref.lengths.mean()), name: float(arm.lengths.mean())},
+                "unfinished": {"reference": int((~ref.finished).sum()), name: int((~arm.finished).sum())},
+                "tv_max": float(dist.tv[valid].max()) if valid.any() else None,
+                "desync": {"pairs": E, "desynchronised_pairs": int(dist.desynced.sum()),
+                           "events": [{"env_index": e.env_index, "step": e.step, "reason": e.reason} for e in dist.events]},
+            }
+            ests = [rv_estimate(dist.tv, dist.episode, dist.step, ref.lengths, ref.finished, dist.desynced, g,
+                                cfg.gap_stride, boot, cfg.bootstrap_resamples) for g in gammas]
+            rv[name][split] = {"gammas": gammas, **{k: [e[k] for e in ests] for k in ("value", "ci", "upper", "episodes")},
+                               "stride": cfg.gap_stride, "states": int(dist.tv.size)}
+    return gap, rv
+
+
+def _value_scale(path: Path, info: dict, cfg: EstimateConfig) -> tuple[float | None, str]:
+    """Factor from critic outputs to reward units, and where it comes from (None: unknown, eps refused).
 
     A critic trained on normalised rewards (``r / sqrt(Var[G] + 1e-8)``, the paper's reward scaling) predicts
     returns in those units; the training run's ``state.pt`` beside the checkpoint holds the normaliser of
-    each agent. Clipping of normalised rewards is not undone, so the conversion is approximate.
+    each agent. Clipping of normalised rewards is not undone, so the conversion is approximate. When the run
+    normalised its rewards (or its checkpoint does not say) and no normaliser is found, the scale is unknown and
+    the critic's eps is refused rather than read in the wrong units.
     """
     if cfg.value_scale is not None:
         return cfg.value_scale, "given (--value-scale)"
+    run_config = (info.get("extra") or {}).get("config") or {}
+    if run_config.get("normalize_reward") is False:
+        return 1.0, "1: the run trained its critic on unnormalised rewards"
     state_path = path.parent / "state.pt"
     if not state_path.is_file():
-        return 1.0, "1: no training state beside the checkpoint (critic assumed in reward units)"
+        return None, ("unusable: the critic was trained on normalised rewards (or the checkpoint does not say) and no "
+                      "training state with the normaliser lies beside the checkpoint; pass --value-scale")
     try:
         state = load_torch_file(state_path, "training state")
         if not state.get("config", {}).get("normalize_reward", True):
             return 1.0, f"1: {state_path} trained on unnormalised rewards"
         rms = state["agents"][int(info["agent"]) - 1]["reward_normalizer"]["return_rms"]
         return float(np.sqrt(rms["var"] + 1e-8)), f"reward normaliser of agent {info['agent']} in {state_path}"
-    except (KeyError, IndexError, TypeError, AttributeError, RuntimeError, ValueError) as err:
-        return 1.0, f"1: could not read the reward normaliser of {state_path} ({err})"
+    except Exception as err:  # noqa: BLE001 (any unreadable file means: scale unknown)
+        return None, f"unusable: could not read the reward normaliser of {state_path} ({err}); pass --value-scale"
 
 
 EVALUATION_SUFFIX = ".eval.json"
@@ -274,16 +365,21 @@ def read_evaluation(eval_path: Path, info: dict) -> dict:
             "gap": gap}
 
 
+MEASURED_GAP_NOTE = ("the record's one train-test gap (training levels minus test levels, undiscounted); the "
+                     "rendering gap of each renderer, which G1r/G1vr bound, is under rendering_gap")
+
+
 def _measured_gap(record: dict) -> dict:
     """The gap next to the bounds: from the evaluation file when there is one, else from these rollouts."""
     ev = record.get("evaluation")
     if ev:
         return {"value": ev["gap"]["mean"], "ci": ev["gap"].get("ci"), "standard_error": ev["gap"].get("standard_error"),
-                "episodes_per_split": ev["episodes_per_split"], "source": f"repconv procgen evaluate ({ev['path']})"}
+                "episodes_per_split": ev["episodes_per_split"], "source": f"repconv procgen evaluate ({ev['path']})",
+                "note": MEASURED_GAP_NOTE}
     ret = record["returns"]
     return {"value": ret.get("gap"), "ci": ret.get("gap_ci"), "standard_error": ret.get("gap_standard_error"),
             "episodes_per_split": [ret["train"]["episodes"], ret["test"]["episodes"]],
-            "source": "first episodes of these rollouts"}
+            "source": "first episodes of these rollouts", "note": MEASURED_GAP_NOTE}
 
 
 def _r_hat(record: dict) -> dict:
@@ -303,6 +399,86 @@ def _pair_groups(records: list[dict]) -> list[tuple[int, int]]:
     return [(i, j) for i, j in itertools.combinations(range(len(records)), 2) if key(records[i]) == key(records[j])]
 
 
+def run_key(record: dict) -> tuple:
+    """The training run of a checkpoint record: the agents of one MDPO run share it (one run, two coupled agents)."""
+    return (record["game"], record["distribution_mode"], record["algo"], record.get("seed"),
+            str(Path(record["path"]).resolve().parent))
+
+
+#: Per-step reward range of a game from its source (procgen's games: coinrun pays 10 for the coin and nothing else;
+#: starpilot pays 1 per enemy destroyed and a completion bonus of 10). Several rewards can fall on one step, so the
+#: range used is the union of this constant and every reward observed on that game in the run.
+GAME_REWARD_RANGES: dict[str, tuple[float, float]] = {"coinrun": (0.0, 10.0), "starpilot": (0.0, 10.0)}
+
+
+def game_reward_ranges(records: list[dict], given: tuple[float, float] | None) -> dict[str, dict]:
+    """One per-step reward range per game, shared by all its checkpoints (never a per-checkpoint range)."""
+    out = {}
+    for game in sorted({r["game"] for r in records}):
+        if given is not None:
+            out[game] = {"r_min": given[0], "r_max": given[1], "source": "given (--reward-range)"}
+            continue
+        lo = min(r["observed_reward_range"][0] for r in records if r["game"] == game)
+        hi = max(r["observed_reward_range"][1] for r in records if r["game"] == game)
+        const = GAME_REWARD_RANGES.get(game)
+        if const is None:
+            out[game] = {"r_min": lo, "r_max": hi, "source": "observed over every checkpoint of the game in this run "
+                                                              "(no documented constant): not a guaranteed range"}
+        else:
+            out[game] = {"r_min": min(lo, const[0]), "r_max": max(hi, const[1]),
+                         "source": f"documented per-game range {list(const)} joined with the rewards observed over every "
+                                   "checkpoint of the game in this run"}
+    return out
+
+
+def rank_correlation(records: list[dict], split: str, gamma: float, rng: np.random.Generator, resamples: int) -> dict:
+    """Spearman correlation between Rv_hat and the measured rendering gap over (checkpoint, renderer) cells.
+
+    The independent units are training runs (the two agents of an MDPO run are one run, and all renderers of a
+    checkpoint share its policy): the interval redraws whole runs with replacement within each game
+    (:func:`common.stats.stratified_bootstrap`) and recomputes the correlation over the drawn runs' cells.
+    """
+    from scipy.stats import spearmanr
+
+    cells = []
+    for rec in records:
+        for name, per_split in rec.get("Rv_hat", {}).items():
+            rv = per_split.get(split)
+            gp = rec["rendering_gap"].get(name, {}).get(split)
+            if not rv or not gp or gamma not in rv["gammas"]:
+                continue
+            i = rv["gammas"].index(gamma)
+            x, y = rv["value"][i], gp["by_gamma"]["gap"][gp["by_gamma"]["gammas"].index(gamma)]
+            if x is not None and y is not None:
+                cells.append((run_key(rec), rec["game"], name, rec["label"], x, y))
+    out: dict[str, Any] = {"split": split, "gamma": gamma, "cells": len(cells), "value": None, "ci": [None, None],
+                           "units": "training runs, redrawn within each game", "gap": "signed eta_train_render - eta_k"}
+    if len(cells) < 3:
+        return out
+    x = np.array([c[4] for c in cells])
+    y = np.array([c[5] for c in cells])
+    out["value"] = float(spearmanr(x, y).statistic)
+    runs = sorted({c[0] for c in cells})
+    games = sorted({c[1] for c in cells})
+    cell_run = np.array([runs.index(c[0]) for c in cells])
+    per_game = [np.array([i for i, r in enumerate(runs) if r[0] == g]) for g in games]
+
+    def statistic(drawn: list[np.ndarray]) -> np.ndarray:
+        vals = []
+        for row in np.concatenate(drawn, axis=-1):
+            idx = np.concatenate([np.flatnonzero(cell_run == r) for r in row])
+            xs, ys = x[idx], y[idx]
+            vals.append(spearmanr(xs, ys).statistic if np.ptp(xs) > 0 and np.ptp(ys) > 0 else np.nan)
+        return np.asarray(vals)
+
+    boot = stratified_bootstrap(per_game, statistic, rng, resamples)
+    boot = boot[np.isfinite(boot)]
+    out["ci"] = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))] if boot.size else [None, None]
+    out["resamples_used"] = int(boot.size)
+    out["points"] = [{"label": c[3], "renderer": c[2], "Rv_hat": c[4], "gap": c[5]} for c in cells]
+    return out
+
+
 def _aggregates(records: list[dict], renderers: list[str], rng: np.random.Generator, resamples: int) -> dict:
     """IQM per algorithm across games and runs, and probability of improvement MDPO vs PPO (lower is better)."""
     metrics = {f"R_hat[{r}]": (lambda rec, r=r: rec["R_hat"]["per_renderer"].get(r)) for r in renderers}
@@ -312,16 +488,21 @@ def _aggregates(records: list[dict], renderers: list[str], rng: np.random.Genera
     metrics["gap"] = lambda rec: rec["measured_gap"]["value"]
     algos = sorted({r["algo"] for r in records})
     games = sorted({r["game"] for r in records})
-    out: dict[str, Any] = {"note": "scores per algorithm: runs = checkpoints, tasks = games; IQM with stratified "
-                                   "bootstrap 95% CI; probability of improvement counts a LOWER value as better",
+    out: dict[str, Any] = {"note": "scores per algorithm: runs = training runs (the agents of one MDPO run are coupled "
+                                   "by distillation and count as ONE run: their values are averaged), tasks = games; "
+                                   "IQM with stratified bootstrap 95% CI; probability of improvement counts a LOWER "
+                                   "value as better",
                            "games": games, "metrics": {}}
     for name, get in metrics.items():
         by_algo = {}
         for algo in algos:
             tasks = []
             for game in games:
-                vals = [get(r) for r in records if r["algo"] == algo and r["game"] == game]
-                vals = [v for v in vals if v is not None]
+                runs: dict[tuple, list[float]] = {}
+                for r in records:
+                    if r["algo"] == algo and r["game"] == game and get(r) is not None:
+                        runs.setdefault(run_key(r), []).append(float(get(r)))
+                vals = [float(np.mean(v)) for v in runs.values()]
                 if vals:
                     tasks.append(np.array(vals, dtype=float))
             if len(tasks) == len(games):
@@ -388,16 +569,63 @@ def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool
         di = policy_distance(mi, mj, ri.frames, batch_size=cfg.batch_size, outputs_a=ri.outputs)
         dj = policy_distance(mj, mi, rj.frames, batch_size=cfg.batch_size, outputs_a=rj.outputs)
         samples = np.concatenate([di.tv, dj.tv])
+        # episodes of the two rollouts are different units: label them apart
+        episodes = np.concatenate([ri.episode, rj.episode + 10**12])
         pairs.append({"a": i, "b": j, "labels": [records[i]["label"], records[j]["label"]],
-                      "d_train": summarize(samples, pair_rng, cfg.bootstrap_resamples),
+                      "d_train": summarize(samples, pair_rng, cfg.bootstrap_resamples, episodes=episodes),
                       "feature_cosine": summarize(np.concatenate([di.feature_cosine, dj.feature_cosine]), pair_rng,
-                                                  cfg.bootstrap_resamples)})
+                                                  cfg.bootstrap_resamples, episodes=episodes)})
+    ranges = game_reward_ranges(records, cfg.reward_range)
+    for record in records:
+        record["game_reward_range"] = ranges[record["game"]]
     if bounds is not None:
         for record, rows in zip(records, bounds(records, pairs, cfg)):
             record["bounds"] = rows
+    agg_rng = np.random.default_rng(seqs[-1])
     return {
         "config": asdict(cfg),
         "checkpoints": records,
         "pairs": pairs,
-        "aggregate": _aggregates(records, cfg.renderers, np.random.default_rng(seqs[-1]), cfg.bootstrap_resamples),
+        "aggregate": _aggregates(records, cfg.renderers, agg_rng, cfg.bootstrap_resamples),
+        "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, agg_rng, cfg.bootstrap_resamples)
+                             for split in SPLITS},
+    }
+
+
+def merge_results(results: list[dict], *, bounds=None) -> dict:
+    """One result from several ``run_estimate`` results with the same settings (e.g. one run per game).
+
+    Checkpoint records and ``D_train`` pairs are kept as estimated; everything computed across checkpoints is
+    computed again over the union: the game reward ranges, the bounds (``bounds(records, pairs, cfg)``, with the
+    theory layer's current statements), the aggregates and the rank correlation (random draws seeded from the
+    common ``seed``).
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    base = {k: v for k, v in results[0]["config"].items()}
+    for r in results[1:]:
+        differ = [k for k in base if r["config"].get(k) != base[k]]
+        if differ:
+            raise ValueError(f"results differ in their settings ({', '.join(differ)}): they cannot be merged")
+    cfg = EstimateConfig(**{**base, "reward_range": tuple(base["reward_range"]) if base.get("reward_range") else None})
+    records, pairs = [], []
+    for r in results:
+        offset = len(records)
+        records += [dict(rec) for rec in r["checkpoints"]]
+        pairs += [{**p, "a": p["a"] + offset, "b": p["b"] + offset} for p in r["pairs"]]
+    ranges = game_reward_ranges(records, cfg.reward_range)
+    for rec in records:
+        rec["game_reward_range"] = ranges[rec["game"]]
+        rec.pop("bounds", None)
+    if bounds is not None:
+        for rec, rows in zip(records, bounds(records, pairs, cfg)):
+            rec["bounds"] = rows
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0])
+    return {
+        "config": asdict(cfg),
+        "checkpoints": records,
+        "pairs": pairs,
+        "aggregate": _aggregates(records, cfg.renderers, rng, cfg.bootstrap_resamples),
+        "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, rng, cfg.bootstrap_resamples)
+                             for split in SPLITS},
     }

@@ -18,7 +18,7 @@ on Procgen:
     ``[0, 1]``; as in the reference implementation the output is not clipped. Strength ``s`` mixes
     pixels: ``f_s(x) = (1 - s) x + s conv(x)``, so the perturbation grows linearly from none to the full
     random convolution.
-  - ``jitter`` (DrAC's colour-jitter settings, through kornia's ``ColorJitter``): brightness 0.4,
+  - ``jitter`` (DrAC's colour-jitter settings, kornia's ``ColorJitter``: its draws, its steps in closed form): brightness 0.4,
     contrast 0.4, saturation 0.4, hue 0.5, each drawn afresh per frame, applied in that fixed order.
     Strength ``s`` scales the four ranges: brightness factor in ``[1 - 0.4 s, 1 + 0.4 s]`` and so on,
     hue shift in ``[-0.5 s, 0.5 s]`` turns.
@@ -158,9 +158,23 @@ class RandomConvolution(ImageRenderer):
 JITTER_RANGES = {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.5}
 
 
+#: ITU-R BT.601 luma weights, kornia's ``rgb_to_grayscale`` for float images.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
 @dataclass
 class ColourJitter(ImageRenderer):
-    """kornia's ``ColorJitter`` with DrAC's ranges scaled by ``strength``, a fresh draw per frame."""
+    """kornia's ``ColorJitter`` with DrAC's ranges scaled by ``strength``, a fresh draw per frame.
+
+    kornia draws the factors (:meth:`parameters`); the pixels are computed here (:meth:`apply`) with the
+    same steps and clamps as kornia's ``ColorJitter`` in the fixed order brightness, contrast,
+    saturation, hue. kornia's hue step converts RGB to HSV and back (about half the
+    cost of a forward pass of the network); here the rotation uses the closed form of that round trip:
+    with ``M = max(r, g, b)``, ``C = M - min(r, g, b)`` and the hue ``H`` in sixths of a turn, channel
+    ``n`` (``r: 5, g: 3, b: 1``) of the rotated pixel is ``M - C clamp(min(k, 4 - k), 0, 1)`` with
+    ``k = (n + H) mod 6``. Value and chroma are unchanged by a hue rotation, so only ``H`` is computed.
+    The result equals kornia's to float32 rounding (``tests/test_procgen_estimators.py``).
+    """
 
     name: str = field(default="jitter", init=False)
 
@@ -178,17 +192,67 @@ class ColourJitter(ImageRenderer):
             order=(0, 1, 2, 3),
         )
 
-    def _render(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def parameters(self, batch: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """kornia's per-frame factors (``brightness_factor``, ..., ``hue_factor`` in turns), drawn from ``rng``."""
         import torch
 
-        x = frames.permute(0, 3, 1, 2) / 255.0
         # kornia draws its factors from torch's global generator; seed a forked copy of it from ``rng``
         # so that the draw is reproducible and the caller's torch RNG state is left untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
-            params = self.augmentation.forward_parameters(x.shape)
-        out = self.augmentation(x, params=params)
-        return (out * 255.0).permute(0, 2, 3, 1).contiguous()  # channels-last for the encoder, as above
+            return self.augmentation.forward_parameters(torch.Size((batch, 3, 64, 64)))
+
+    def apply(self, frames: torch.Tensor, params: dict[str, torch.Tensor], chunk: int = 256) -> torch.Tensor:
+        """The jitter of ``(B, H, W, 3)`` frames on the ``[0, 255]`` scale with the factors ``params``.
+
+        Computed on planar (NCHW) copies, ``chunk`` frames at a time so that the intermediates stay in
+        cache; the result is HWC and contiguous.
+        """
+        import torch
+
+        factors = torch.stack([params[k].to(frames.device, torch.float32) for k in
+                               ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")], 1)
+        out = torch.empty(frames.shape, dtype=torch.float32, device=frames.device)
+        planar = out.permute(0, 3, 1, 2)  # NCHW view of the HWC output
+        for i in range(0, frames.shape[0], chunk):
+            x = frames[i:i + chunk].permute(0, 3, 1, 2).float().contiguous()
+            planar[i:i + chunk] = self._jitter_planar(x, factors[i:i + chunk].reshape(-1, 4, 1, 1, 1))
+        return out
+
+    @staticmethod
+    def _luma(x: torch.Tensor) -> torch.Tensor:
+        gray = x[:, 0] * LUMA_WEIGHTS[0]
+        gray.add_(x[:, 1], alpha=LUMA_WEIGHTS[1]).add_(x[:, 2], alpha=LUMA_WEIGHTS[2])
+        return gray.unsqueeze(1)
+
+    @classmethod
+    def _jitter_planar(cls, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """kornia's four steps and clamps on ``(b, 3, H, W)`` frames in [0, 255]; ``f`` holds the factors, ``(b, 4, 1, 1, 1)``."""
+        import torch
+
+        bright, contrast, sat, turns = f.unbind(1)
+        x = x.div_(255.0).clamp_(0.0, 1.0).mul_(bright).clamp_(0.0, 1.0)
+        mean = cls._luma(x).mean((2, 3), keepdim=True)
+        x = torch.addcmul(mean * (1 - contrast), x, contrast).clamp_(0.0, 1.0)
+        x = torch.addcmul(cls._luma(x).mul_(1 - sat), x, sat).clamp_(0.0, 1.0)
+        # Hue rotation: value (top) and chroma are kept, the hue moves by ``turns``.
+        top, bottom = x.amax(1, keepdim=True), x.amin(1, keepdim=True)
+        chroma = top - bottom
+        r, g, b = x.unbind(1)
+        # The hue in sixths of a turn, as kornia's rgb_to_hsv computes it (before scaling to radians).
+        numerator = torch.where((r >= g) & (r >= b), g - b,
+                                torch.where(g >= b, (b - r).add_(chroma[:, 0], alpha=2.0),
+                                            (r - g).add_(chroma[:, 0], alpha=4.0)))
+        sixths = numerator.unsqueeze(1).div_(torch.where(chroma == 0, 1.0, chroma)).add_(6.0 * turns)
+        # Channel n of the rotated pixel reads the hue wheel at (n + H) mod 6: r at 5, g at 3, b at 1.
+        offsets = torch.tensor([5.0, 3.0, 1.0], device=x.device).reshape(1, 3, 1, 1)
+        k = (sixths + offsets).remainder_(6.0)
+        k = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+        return torch.addcmul(top, chroma, k, value=-1.0).clamp_(0.0, 1.0).mul_(255.0)
+
+    def _render(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        # HWC in, contiguous HWC out: the encoder's permute then yields a channels-last tensor (as above).
+        return self.apply(frames, self.parameters(frames.shape[0], rng))
 
 
 def make_image_renderer(name: str, strength: float = 1.0) -> ImageRenderer:

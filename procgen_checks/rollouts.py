@@ -26,12 +26,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from theory.quantities import kl, tv
+
 from .envs import LevelRange, make_procgen
 from .network import ActorCritic
-from .renderers import LOCKSTEP_RENDERERS, REFERENCE_RENDER, DesyncEvent, LockstepSync
+from .renderers import (
+    IMAGE_RENDERERS, LOCKSTEP_RENDERERS, REFERENCE_RENDER, DesyncEvent, ImageRenderer, LockstepSync, make_image_renderer,
+)
 
-__all__ = ["PolicyOutputs", "policy_outputs", "sample_actions", "LockstepFrames", "Rollout", "collect_rollout",
-           "returns_to_go"]
+__all__ = ["PolicyOutputs", "policy_outputs", "cosine_distance", "sample_actions", "LockstepFrames", "Rollout", "collect_rollout",
+           "returns_to_go", "REFERENCE", "EpisodeDistances", "EpisodeRollout", "collect_episodes",
+           "episode_render_seeds", "render_per_episode"]
 
 
 @dataclass
@@ -64,6 +69,17 @@ def policy_outputs(model: ActorCritic, frames: np.ndarray | torch.Tensor, batch_
         np.concatenate(feats) if feats else np.zeros((0, model.actor.in_features), dtype=np.float32),
         (np.concatenate(vals) if vals else np.zeros(0)) if model.has_critic else None,
     )
+
+
+def cosine_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``1 - cos(x, y)`` over the last axis; two zero vectors are at distance 0, a zero and a non-zero at 1."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
+    dot = (x * y).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where((nx > 0) & (ny > 0), dot / (nx * ny), np.where((nx == 0) & (ny == 0), 1.0, 0.0))
+    return 1.0 - np.clip(cos, -1.0, 1.0)
 
 
 def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -107,6 +123,9 @@ class Rollout:
     step_values: np.ndarray | None
     first_level_seeds: np.ndarray
     lockstep: dict[str, LockstepFrames] = field(default_factory=dict)
+    episode: np.ndarray | None = None
+    """``(N,)`` episode label of each recorded state (``env_index * 1_000_000 + episodes the env had finished``):
+    the unit that bootstraps resample, since states of one episode are correlated"""
 
     @property
     def num_states(self) -> int:
@@ -192,7 +211,8 @@ def collect_rollout(
 
     record_blocks = math.ceil(num_states / E)
     record_len = (record_blocks - 1) * stride + 1
-    rec_frames, rec_actions, rec_env, rec_step = [], [], [], []
+    rec_frames, rec_actions, rec_env, rec_step, rec_episode = [], [], [], [], []
+    finished_count = np.zeros(E, dtype=np.int64)
     rec_twin = {name: ([], []) for name in lockstep}
     rewards, dones, step_values = [], [], []
     first_done = np.zeros(E, dtype=bool)
@@ -216,6 +236,7 @@ def collect_rollout(
             rec_actions.append(actions.copy())
             rec_env.append(np.arange(E))
             rec_step.append(np.full(E, t))
+            rec_episode.append(np.arange(E) * 1_000_000 + finished_count)
             for name in lockstep:
                 rec_twin[name][0].append(twin_obs[name]["rgb"].copy())
                 rec_twin[name][1].append(syncs[name].alive.copy())
@@ -235,6 +256,7 @@ def collect_rollout(
         step_values.append(vals)
         first_done |= first
         last_record_done |= first
+        finished_count += first
         t += 1
     bar.close()
     for e in (env, *twins.values()):
@@ -264,4 +286,190 @@ def collect_rollout(
         step_values=np.array(step_values) if model.has_critic else None,
         first_level_seeds=first_level_seeds,
         lockstep=lock,
+        episode=cat(rec_episode),
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Whole first episodes under one rendering: the two arms of the measured rendering gap, and the
+# visitation-weighted distances behind Rv_hat
+# ------------------------------------------------------------------------------------------------
+
+REFERENCE = "reference"
+
+
+def episode_render_seeds(seq: np.random.SeedSequence, renderers: list[str] | tuple[str, ...], num_episodes: int) -> dict[str, np.ndarray]:
+    """One seed per image renderer and episode: episode ``e`` of every arm draws its rendering from the same seed."""
+    rng = np.random.default_rng(seq)
+    return {name: rng.integers(0, 2**63 - 1, size=num_episodes) for name in renderers}
+
+
+def render_per_episode(renderer: ImageRenderer, frames: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
+    """``renderer`` applied to frame ``i`` with a generator seeded by ``seeds[i]``: one draw fixed per episode.
+
+    Rendering the frames of one episode with its own seed at every step repeats the same random convolution
+    (or colour jitter) for the whole episode; another episode (another seed) gets a fresh draw.
+    """
+    frames = torch.as_tensor(frames)
+    return torch.cat([renderer(frames[i:i + 1], np.random.default_rng(int(s))) for i, s in enumerate(seeds)])
+
+
+@dataclass
+class EpisodeDistances:
+    """Per-state distances between ``pi(.|f_ref(s))`` and ``pi(.|f_k(s))`` on the recorded states of whole episodes.
+
+    ``episode[n]``, ``step[n]``: the episode (env index) of state ``n`` and its step within that episode (the
+    episode starts at step 0). ``desynced[e]``: the lockstep pair of episode ``e`` lost sync before it ended; its
+    states are left out (its recorded values are not used).
+    """
+
+    tv: np.ndarray
+    kl: np.ndarray
+    feature_cosine: np.ndarray
+    episode: np.ndarray
+    step: np.ndarray
+    desynced: np.ndarray
+    events: list[DesyncEvent] = field(default_factory=list)
+
+
+@dataclass
+class EpisodeRollout:
+    """The first episode of each of ``E`` environments, the policy acting under the rendering ``acting``.
+
+    ``rewards[e, t]``: reward of the ``t``-th action of episode ``e`` (0 after its end); ``lengths[e]``: its number
+    of steps; ``finished[e]``: it ended within ``max_steps``; ``level_seeds[e]``: its level. ``distances[k]``
+    (reference arm only): per-state distances to renderer ``k`` on every ``stride``-th state of each episode.
+    """
+
+    acting: str
+    levels: LevelRange
+    level_seeds: np.ndarray
+    rewards: np.ndarray
+    lengths: np.ndarray
+    finished: np.ndarray
+    stride: int
+    distances: dict[str, EpisodeDistances] = field(default_factory=dict)
+
+    def returns(self, gamma: float = 1.0) -> np.ndarray:
+        """``sum_t gamma^t r_t`` of each episode (``gamma = 1``: undiscounted)."""
+        return self.rewards @ (float(gamma) ** np.arange(self.rewards.shape[1]))
+
+
+def collect_episodes(
+    model: ActorCritic,
+    game: str,
+    levels: LevelRange,
+    *,
+    num_episodes: int,
+    acting: str = REFERENCE,
+    compare: tuple[str, ...] | list[str] = (),
+    render_seeds: dict[str, np.ndarray] | None = None,
+    distribution_mode: str = "easy",
+    rand_seed: int = 0,
+    rng: np.random.Generator,
+    stride: int = 1,
+    max_steps: int = 1000,
+    batch_size: int = 256,
+    twin_rand_seed: int | None = None,
+    progress: bool = False,
+) -> EpisodeRollout:
+    """Run the first episode of ``num_episodes`` environments to its end with ``model`` acting under ``acting``.
+
+    ``acting``: ``"reference"`` (the training rendering), a lockstep renderer (the environments use its render
+    options) or an image renderer (one draw per episode from ``render_seeds[acting][e]``). Environments with the
+    same ``rand_seed`` and levels start on the same level seeds whatever the render options, so two arms with one
+    ``rand_seed`` play the same levels episode by episode (the caller checks ``level_seeds``).
+
+    ``compare`` (reference arm only): renderers whose per-state distances are measured on every ``stride``-th
+    state of each episode while the policy acts under the reference rendering. A lockstep renderer runs a twin
+    environment with the same actions, checked by :class:`LockstepSync` after every step; an image renderer uses
+    the episode's draw from ``render_seeds``. ``twin_rand_seed`` exists to test the desync detection.
+    """
+
+    if num_episodes < 1 or stride < 1 or max_steps < 1:
+        raise ValueError(f"num_episodes={num_episodes}, stride={stride}, max_steps={max_steps}: each must be >= 1")
+    if compare and acting != REFERENCE:
+        raise ValueError("per-state distances are measured only while acting under the reference rendering")
+    images_needed = [n for n in (acting, *compare) if n in IMAGE_RENDERERS]
+    for name in images_needed:
+        if render_seeds is None or len(render_seeds.get(name, ())) != num_episodes:
+            raise ValueError(f"image renderer {name!r} needs one render seed per episode ({num_episodes})")
+    for name in (acting, *compare):
+        if name != REFERENCE and name not in LOCKSTEP_RENDERERS and name not in IMAGE_RENDERERS:
+            raise ValueError(f"unknown renderer {name!r}")
+    E = num_episodes
+    render = LOCKSTEP_RENDERERS.get(acting, REFERENCE_RENDER)
+    env = make_procgen(game, E, levels, distribution_mode=distribution_mode, rand_seed=rand_seed, render=render)
+    twin_seed = rand_seed if twin_rand_seed is None else twin_rand_seed
+    lockstep = [n for n in compare if n in LOCKSTEP_RENDERERS]
+    images = {n: make_image_renderer(n, 1.0) for n in images_needed}
+    twins = {n: make_procgen(game, E, levels, distribution_mode=distribution_mode, rand_seed=twin_seed,
+                             render=LOCKSTEP_RENDERERS[n]) for n in lockstep}
+    syncs = {n: LockstepSync(E) for n in lockstep}
+    _, obs, first = env.observe()
+    level_seeds = _level_seeds(env)
+    twin_obs = {}
+    for n, twin in twins.items():
+        rew_b, twin_obs[n], first_b = twin.observe()
+        syncs[n].update(-1, np.zeros(E), rew_b, first, first_b, level_seeds, _level_seeds(twin))
+    rewards = np.zeros((E, max_steps))
+    lengths = np.full(E, max_steps, dtype=np.int64)
+    active = np.ones(E, dtype=bool)
+    rec: dict[str, dict[str, list]] = {n: {k: [] for k in ("tv", "kl", "feature_cosine", "episode", "step")} for n in compare}
+    bar = tqdm(total=E, desc=f"{game} episodes ({acting})", unit="episode", disable=not progress, leave=False)
+    for t in range(max_steps):
+        idx = np.flatnonzero(active)
+        frames = obs["rgb"][idx]
+        if acting in images:
+            frames = render_per_episode(images[acting], frames, render_seeds[acting][idx])
+        out = policy_outputs(model, frames, batch_size)
+        actions = np.zeros(E, dtype=np.int64)
+        actions[idx] = sample_actions(out.probs, rng)
+        if t % stride == 0:
+            for n in compare:
+                keep = idx if n in images else idx[syncs[n].alive[idx]]
+                if keep.size == 0:
+                    continue
+                if n in images:
+                    other = policy_outputs(model, render_per_episode(images[n], obs["rgb"][keep], render_seeds[n][keep]),
+                                           batch_size)
+                    p, f = out.probs, out.features
+                else:
+                    other = policy_outputs(model, twin_obs[n]["rgb"][keep], batch_size)
+                    sel = np.isin(idx, keep)
+                    p, f = out.probs[sel], out.features[sel]
+                r = rec[n]
+                r["tv"].append(tv(p, other.probs))
+                r["kl"].append(kl(p, other.probs))
+                r["feature_cosine"].append(cosine_distance(f, other.features))
+                r["episode"].append(keep)
+                r["step"].append(np.full(keep.size, t))
+        env.act(actions.astype(np.int32))
+        reward, obs, first = env.observe()
+        first = np.asarray(first, dtype=bool)
+        rewards[idx, t] = np.asarray(reward, dtype=float)[idx]
+        if twins:
+            seeds_a = _level_seeds(env)
+            for n, twin in twins.items():
+                twin.act(actions.astype(np.int32))
+                rew_b, twin_obs[n], first_b = twin.observe()
+                # only envs still in their first episode are compared: the others no longer matter
+                rew_b = np.where(active, rew_b, reward)
+                first_b = np.where(active, first_b, first)
+                syncs[n].update(t, reward, rew_b, first, first_b, seeds_a, np.where(active, _level_seeds(twin), seeds_a))
+        ended = active & first
+        lengths[ended] = t + 1
+        active &= ~first
+        bar.update(int(ended.sum()))
+        if not active.any():
+            break
+    bar.close()
+    for e in (env, *twins.values()):
+        getattr(e, "close", lambda: None)()
+    distances = {}
+    for n in compare:
+        r = {k: np.concatenate(v) if v else np.zeros(0) for k, v in rec[n].items()}
+        desynced = ~syncs[n].alive if n in syncs else np.zeros(E, dtype=bool)
+        distances[n] = EpisodeDistances(r["tv"], r["kl"], r["feature_cosine"], r["episode"].astype(np.int64),
+                                        r["step"].astype(np.int64), desynced, list(syncs[n].events) if n in syncs else [])
+    return EpisodeRollout(acting, levels, level_seeds, rewards[:, :int(lengths.max())], lengths, ~active, stride, distances)

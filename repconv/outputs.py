@@ -38,8 +38,14 @@ def _check_writable_location(path: Path, flag: str) -> None:
         raise CommandError(f"{flag} {path}: cannot write in {ancestor} ({err.strerror or err})") from None
 
 
+def _refuse_empty(path: str | Path, flag: str) -> None:
+    if str(path).strip() == "":  # Path("") would silently mean the current folder
+        raise CommandError(f"{flag}: empty path")
+
+
 def check_output_file(path: str | Path, flag: str, *, overwrite: bool = True, what: str = "file") -> Path:
     """``path`` can be written as a file; with ``overwrite=False`` it must not exist yet."""
+    _refuse_empty(path, flag)
     path = Path(path)
     if path.is_dir():
         raise CommandError(f"{flag} {path}: is a directory, expected a file name")
@@ -55,6 +61,7 @@ def check_output_file(path: str | Path, flag: str, *, overwrite: bool = True, wh
 
 def check_output_dir(path: str | Path, flag: str, *, results: Iterable[str], overwrite: bool) -> Path:
     """``path`` is (or can become) a folder; unless ``overwrite``, it holds none of ``results`` (names or globs)."""
+    _refuse_empty(path, flag)
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CommandError(f"{flag} {path}: is a file, expected a folder")

@@ -51,6 +51,8 @@ def test_unwritable_or_invalid_outputs_are_refused_before_any_work(tmp_path, cap
     _refused(["check", "--json", str(a_file / "check.json")], capsys, f"--json {a_file / 'check.json'}",
              f"{a_file} is a file, not a folder")
     _refused(["check", "--json", str(tmp_path)], capsys, "is a directory, expected a file name")
+    _refused(["check", "--json", ""], capsys, "--json: empty path")
+    _refused(["check", "--counterexamples", ""], capsys, "--counterexamples: empty path")
     # One bad output refuses the run, so the good one is not computed and then lost.
     _refused(["check", "--json", str(tmp_path / "ok.json"), "--counterexamples", str(a_file)], capsys,
              f"--counterexamples {a_file}: is a file, expected a folder")

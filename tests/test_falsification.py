@@ -115,3 +115,4 @@ def test_check_fails_on_a_counterexample_to_a_proved_variant(monkeypatch, capsys
     assert "PROVED, yet counterexample" in capsys.readouterr().out
     monkeypatch.setitem(variants.VARIANTS, "G1r-1mg", dataclasses.replace(bogus, proved=False))
     assert main(args) == 0
+

@@ -57,3 +57,30 @@ def test_long_horizons_make_the_bounds_vacuous():
     assert curves["return_range"] == pytest.approx([20.0, 100.0, 200.0])
     # G1.test drawn as the implied bound on the gap: 2 eps R / (1-gamma) = 0.8, 4 and 8
     assert curves["curves"]["G1.test [eps: monte_carlo]"] == pytest.approx([0.8, 4.0, 8.0])
+
+
+def test_rendering_gap_bounds_by_hand():
+    from procgen_checks.bounds import rendering_gap_bounds
+
+    gammas = [0.5, 0.9, 0.99]
+    rec = {
+        "game_reward_range": {"r_min": 0.0, "r_max": 10.0, "source": "given"},
+        "rendering_gap": {"randconv": {"test": {
+            "by_gamma": {"gammas": gammas, "eta_ref": [4.0, 20.0, 50.0], "eta_k": [3.0, 10.0, 30.0],
+                         "gap": [1.0, 10.0, 20.0], "ci": [[0.5, 1.5], [2.0, 18.0], [-5.0, 45.0]]},
+            "tv_max": 0.8}}},
+        "Rv_hat": {"randconv": {"test": {"gammas": gammas, "upper": [0.1, 0.05, 0.02]}}},
+    }
+    rows = rendering_gap_bounds(rec)["per_renderer"]["randconv"]["test"]
+    # G1vr: Rv_upper (r_max - r_min) / (1 - gamma)^2 = 0.1 * 10 / 0.25 = 4; 0.05 * 10 / 0.01 = 50; 0.02 * 10 / 1e-4 = 2000
+    assert rows["G1vr"]["bound"] == pytest.approx([4.0, 50.0, 2000.0])
+    # return range 10 / (1 - gamma) = 20, 100, 1000: informative at 0.5 and 0.9, not at 0.99
+    assert rows["return_range"] == pytest.approx([20.0, 100.0, 1000.0])
+    assert rows["G1vr"]["informative"] == [True, True, False] and rows["G1vr"]["largest_informative_gamma"] == 0.9
+    # G1r with R = 0.8: 32, 800, 80000 -> informative at no gamma of the grid
+    assert rows["G1r"]["bound"] == pytest.approx([32.0, 800.0, 80000.0]) and rows["G1r"]["largest_informative_gamma"] is None
+    assert rows["G1vr"]["held"] == [True, True, True] and rows["G1vr"]["all_held"] is True
+    # a gap whose whole interval lies above the bound is a violation
+    rec["rendering_gap"]["randconv"]["test"]["by_gamma"]["ci"][0] = [4.5, 6.0]
+    rows = rendering_gap_bounds(rec)["per_renderer"]["randconv"]["test"]
+    assert rows["G1vr"]["held"][0] is False and rows["G1vr"]["all_held"] is False

@@ -108,11 +108,15 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     argv = ["procgen", "estimate", *(str(tmp_path / f"p{i}.pt") for i in range(3)), "--renderers",
             "backgrounds,randconv,jitter", "--states", "8", "--num-envs", "2", "--stride", "2", "--strengths", "0,1",
             "--sweep-states", "4", "--max-extra-steps", "5", "--bootstrap", "20", "--reward-range", "0,10",
+            "--gap-episodes", "3", "--gap-max-steps", "12", "--gap-stride", "2", "--paper-states", "4",
             "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     res = json.loads((out / "estimate.json").read_text())
     assert [c["has_critic"] for c in res["checkpoints"]] == [True, False, True]
     assert res["checkpoints"][1]["eps"]["critic"] is None
+    # a critic of a run that normalised rewards (or does not say) with no normaliser beside it: eps refused
+    assert res["checkpoints"][0]["eps"]["critic"]["eps"] is None and "unusable" in res["checkpoints"][0]["eps"]["critic"]
+    _check_rendering_gap_fields(res, ["backgrounds", "randconv", "jitter"], episodes=3, max_steps=12, stride=2)
     assert [(p["a"], p["b"]) for p in res["pairs"]] == [(0, 1)]  # D_train only between the two MDPO agents
     assert res["pairs"][0]["d_train"]["n"] == 16 and res["pairs"][0]["d_train"]["max"] > 0
     assert "LOWER" in res["checkpoints"][0]["R_hat"]["note"] and res["meta"]["config"]["states"] == 8
@@ -122,6 +126,13 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     c1 = [r for r in res["checkpoints"][0]["bounds"]["at_gamma"] if r["statement"] == "C1"]
     assert c1 and all(r["pi_tilde"] == res["checkpoints"][1]["label"] for r in c1)
     assert res["checkpoints"][2]["bounds"]["at_gamma"] == []  # the lone PPO run has no pair and no finished episode
+    # merging two results of the same settings keeps every record and recomputes what spans checkpoints
+    merged = tmp_path / "merged"
+    assert main(["procgen", "merge", str(out), str(out), "--out", str(merged)]) == 0
+    mres = json.loads((merged / "estimate.json").read_text())
+    assert len(mres["checkpoints"]) == 6 and [(p["a"], p["b"]) for p in mres["pairs"]] == [(0, 1), (3, 4)]
+    assert mres["rank_correlation"]["test"]["cells"] == 2 * res["rank_correlation"]["test"]["cells"]
+    assert main(["procgen", "merge", str(out), "--out", str(merged)]) == 2  # never overwrites a result
     assert main(["procgen", "report", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "## Bounds with estimated terms" in report
@@ -130,9 +141,38 @@ def test_smoke_estimate_and_report_end_to_end(tmp_path, capsys):
     assert mg[0]["source"] == "first episodes of these rollouts"
     assert res["aggregate"]["metrics"]["gap"]["by_algo"]["ppo"]["runs"] == [[1.5]]
     assert "lower estimate of R" in report and "coinrun-mdpo-s1-a2 (p1.pt)" in report
-    for name in ("tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap"):
+    for name in ("tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "rendering_gap_bounds",
+                 "rv_vs_rendering_gap"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0 and (out / "figures" / f"{name}.pdf").is_file()
         assert f"figures/{name}.png" in report
+
+
+def _check_rendering_gap_fields(res: dict, renderers: list[str], *, episodes: int, max_steps: int, stride: int) -> None:
+    """The rendering gap, Rv_hat, the G1r/G1vr rows, the correlation and the paper metric, with consistent shapes."""
+    gammas = sorted(set(res["config"]["gammas"]) | {res["config"]["gamma"]})
+    for rec in res["checkpoints"]:
+        assert set(rec["rendering_gap"]) == set(renderers) and set(rec["Rv_hat"]) == set(renderers)
+        for name in renderers:
+            for split in ("train", "test"):
+                gp, rv = rec["rendering_gap"][name][split], rec["Rv_hat"][name][split]
+                assert gp["episodes"] == episodes and gp["by_gamma"]["gammas"] == gammas == rv["gammas"]
+                # Rv_hat at most the visitation mass of the recorded steps: 1 - gamma^max_steps; never negative
+                for g, v, up in zip(rv["gammas"], rv["value"], rv["upper"]):
+                    if v is not None:
+                        assert 0.0 <= v <= 1.0 - g ** max_steps + 1e-12 and v <= up + 1e-12
+                # every episode runs to max_steps at most: each arm's returns exist only for finished pairs
+                u = gp["undiscounted"]
+                assert u["pairs"] + u["discarded_level_mismatch"] + u["discarded_unfinished"] == episodes
+                assert u["discarded_level_mismatch"] == 0  # same rand_seed: same levels episode by episode
+                assert rv["stride"] == stride and gp["desync"]["desynchronised_pairs"] == 0
+                rows = rec["bounds"]["rendering_gap"]["per_renderer"][name][split]
+                assert len(rows["G1r"]["bound"]) == len(gammas) and "largest_informative_gamma" in rows["G1vr"]
+        assert rec["measured_gap"]["note"].startswith("the record's one train-test gap") and "gap" not in rec["returns"]
+        for split in ("train", "test"):
+            assert rec["paper_robustness"][split]["n"] == 4 and rec["paper_robustness"][split]["resampled"] == "episodes"
+        assert rec["splits"]["train"]["renderers"]["backgrounds"]["tv"]["resampled"] == "episodes"
+        assert rec["game_reward_range"]["r_max"] == 10
+    assert set(res["rank_correlation"]) == {"train", "test"}
 
 
 def _write_evaluation(path, checkpoint, gap: float, **policy_changes) -> None:
@@ -167,3 +207,26 @@ def test_bad_input_gets_one_line_errors(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert main(["procgen", "report", str(tmp_path / "nothing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_rendering_gap_arms_play_the_same_levels_and_a_desynchronised_twin_is_never_used():
+    from procgen_checks.estimators import rv_estimate
+    from procgen_checks.rollouts import collect_episodes, episode_render_seeds
+
+    model = _policy(3)
+    seeds = episode_render_seeds(np.random.SeedSequence(0), ["randconv"], 3)
+    common = dict(num_episodes=3, render_seeds=seeds, rand_seed=11, stride=1, max_steps=15, progress=False)
+    ref = collect_episodes(model, "coinrun", LevelRange(0, 50), compare=["backgrounds", "randconv"],
+                           rng=np.random.default_rng(0), **common)
+    for name in ("backgrounds", "randconv"):
+        arm = collect_episodes(model, "coinrun", LevelRange(0, 50), acting=name, rng=np.random.default_rng(1), **common)
+        assert np.array_equal(arm.level_seeds, ref.level_seeds), name  # paired: the same level in episode e
+    d = ref.distances["backgrounds"]
+    assert not d.desynced.any() and d.tv.size == int(ref.lengths.sum()) and d.tv.max() > 0
+    # a twin on another rand_seed plays other levels: detected at the start, every episode excluded from Rv_hat
+    bad = collect_episodes(model, "coinrun", LevelRange(0, 50), compare=["backgrounds"], twin_rand_seed=999,
+                           rng=np.random.default_rng(0), **{k: v for k, v in common.items() if k != "render_seeds"})
+    b = bad.distances["backgrounds"]
+    assert b.desynced.all() and b.tv.size == 0 and {e.reason for e in b.events} == {"level seed"}
+    r = rv_estimate(b.tv, b.episode, b.step, bad.lengths, bad.finished, b.desynced, 0.9, 1, np.random.default_rng(0))
+    assert r["value"] is None and r["episodes"] == 0

@@ -188,3 +188,21 @@ def test_intervals_agree_with_rliable_on_random_score_matrices(seed):
     width = ours["ci"][1] - ours["ci"][0]
     assert ours["value"] == pytest.approx(points["xy"], abs=1e-13)
     assert ours["ci"] == pytest.approx(np.ravel(cis["xy"]).tolist(), abs=0.12 * width)
+
+
+def test_cluster_bootstrap_redraws_whole_clusters_by_hand():
+    from common.stats import cluster_bootstrap, percentile_interval
+
+    # cluster a = three states of value 1, cluster b = one state of value 5. Two clusters drawn with replacement:
+    # (a, a) -> mean 1 (p 1/4), (a, b) or (b, a) -> (3 + 5) / 4 = 2 (p 1/2), (b, b) -> 5 (p 1/4)
+    boot = cluster_bootstrap(np.array([1.0, 1.0, 1.0, 5.0]), np.array(["a", "a", "a", "b"]), np.mean,
+                             np.random.default_rng(0), 4000)
+    values, counts = np.unique(boot, return_counts=True)
+    assert values.tolist() == [1.0, 2.0, 5.0]
+    np.testing.assert_allclose(counts / 4000, [0.25, 0.5, 0.25], atol=0.03)
+    assert percentile_interval(boot).tolist() == [1.0, 5.0]
+    # a vector statistic gives one column per component
+    two = cluster_bootstrap(np.array([1.0, 3.0]), np.array([0, 1]), lambda x: [x.min(), x.max()], np.random.default_rng(1), 50)
+    assert two.shape == (50, 2) and set(np.unique(two[:, 0])) <= {1.0, 3.0}
+    with pytest.raises(ValueError, match="one label per value"):
+        cluster_bootstrap(np.ones(3), np.zeros(2), np.mean, np.random.default_rng(0))

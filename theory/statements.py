@@ -338,34 +338,48 @@ class Statement:
         return sp.lambdify(self.symbols, self._expressions(), modules="numpy", cse=True)
 
     @cached_property
-    def _exact_fn(self) -> Callable:
-        # Exact decisions need no round-off scale: it is left out (as 0) to save fraction arithmetic.
-        exprs = self._expressions()
-        exprs[3] = sp.Integer(0)
-        namespace = {"Fraction": Fraction, "abs": _exact_abs}
-        return sp.lambdify(self.symbols, exprs, modules=[namespace], printer=_ExactPrinter, cse=True)
+    def _exact_fns(self) -> dict[type, Callable]:
+        return {}
 
-    def _arguments(self, values: Mapping[str, Any], exact: bool) -> list[Any]:
+    def _exact_fn(self, rational: type) -> Callable:
+        """The exact evaluator whose constants are ``rational(p, q)`` (one per number type, built once)."""
+        if rational not in self._exact_fns:
+            # Exact decisions need no round-off scale: it is left out (as 0) to save fraction arithmetic.
+            exprs = self._expressions()
+            exprs[3] = sp.Integer(0)
+            namespace = {"Fraction": rational, "abs": _exact_abs}
+            self._exact_fns[rational] = sp.lambdify(
+                self.symbols, exprs, modules=[namespace], printer=_ExactPrinter, cse=True
+            )
+        return self._exact_fns[rational]
+
+    def _arguments(self, values: Mapping[str, Any], exact: bool, rational: type) -> list[Any]:
         missing = [n for n in self.quantity_names if n not in values]
         if missing:
             raise KeyError(f"{self.id} needs quantities {missing} (it uses {', '.join(self.quantity_names)})")
         args = [values[n] for n in self.quantity_names]
-        return [_as_fraction(a) for a in args] if exact else [np.asarray(a, dtype=float) for a in args]
+        if not exact:
+            return [np.asarray(a, dtype=float) for a in args]
+        return [_as_fraction(a) for a in args] if rational is Fraction else args
 
-    def evaluate(self, values: Mapping[str, Any], *, exact: bool) -> StatementEvaluation:
-        """Every derived expression on ``values`` (name -> number or array), float or exact."""
-        fn = self._exact_fn if exact else self._numeric_fn
+    def evaluate(self, values: Mapping[str, Any], *, exact: bool, rational: type = Fraction) -> StatementEvaluation:
+        """Every derived expression on ``values`` (name -> number or array), float or exact.
+
+        ``rational`` is the exact number type of ``values`` (default :class:`fractions.Fraction`); another
+        exact rational type (e.g. ``flint.fmpq``) is used as given, with the constants built as
+        ``rational(p, q)``, and the results are of that type.
+        """
+        fn = self._exact_fn(rational) if exact else self._numeric_fn
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = fn(*self._arguments(values, exact))
+            out = fn(*self._arguments(values, exact, rational))
         if not exact:
             out = np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in out])
         elif any(isinstance(x, np.ndarray) for x in out):
             shape = np.broadcast_shapes(*[np.shape(x) for x in out])
             out = [_broadcast_object(x, shape) for x in out]
         lhs, rhs, slack, scale, numerator, denominator = out[:6]
-        return StatementEvaluation(
-            lhs, rhs, slack, scale, numerator, denominator, trivial=out[6] if self.trivial is not None else None
-        )
+        trivial = out[6] if self.trivial is not None else None
+        return StatementEvaluation(lhs, rhs, slack, scale, numerator, denominator, trivial)
 
     def numeric(self, **values: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(lhs, rhs)`` in float64, vectorised over numpy arrays that broadcast together."""
@@ -392,19 +406,26 @@ class Statement:
     # ---- text ------------------------------------------------------------------------------
 
     @cached_property
-    def _penalty_fns(self) -> tuple[Callable, Callable]:
+    def _penalty_fns(self) -> dict[type | None, Callable]:
+        return {}
+
+    def penalty_value(self, values: Mapping[str, Any], *, exact: bool, rational: type = Fraction) -> Any:
+        """The penalty on ``values`` (name -> number or array), float or exact, for statements built from it.
+
+        ``rational`` is the exact number type of ``values``, as in :meth:`evaluate`.
+        """
         if self.penalty is None:
             raise ValueError(f"{self.id} has no penalty")
-        namespace = {"Fraction": Fraction, "abs": _exact_abs}
-        return (
-            sp.lambdify(self.symbols, self.penalty, modules="numpy"),
-            sp.lambdify(self.symbols, self.penalty, modules=[namespace], printer=_ExactPrinter),
-        )
-
-    def penalty_value(self, values: Mapping[str, Any], *, exact: bool) -> Any:
-        """The penalty on ``values`` (name -> number or array), float or exact, for statements built from it."""
-        fn = self._penalty_fns[1 if exact else 0]
-        return fn(*self._arguments(values, exact))
+        key = rational if exact else None
+        if key not in self._penalty_fns:
+            if exact:
+                namespace = {"Fraction": rational, "abs": _exact_abs}
+                self._penalty_fns[key] = sp.lambdify(
+                    self.symbols, self.penalty, modules=[namespace], printer=_ExactPrinter
+                )
+            else:
+                self._penalty_fns[key] = sp.lambdify(self.symbols, self.penalty, modules="numpy")
+        return self._penalty_fns[key](*self._arguments(values, exact, rational))
 
     def latex(self) -> str:
         """The statement in LaTeX, in THEORY's symbols."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -34,8 +35,7 @@ from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from .evaluation import Evaluation, evaluate
-from .model import Instance
-from .numbers import format_number
+from .numbers import format_number, from_flint
 from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
 __all__ = [
@@ -148,7 +148,7 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     """Evaluate and reduce one statement: arrays ``lhs, rhs, slack, scale, tightness, vacuous`` and ``pair``."""
     exact = terms.exact
     values = terms.for_statement(stmt)
-    out = stmt.evaluate(values, exact=exact)
+    out = stmt.evaluate(values, exact=exact, rational=terms.rational)
     K = terms.num_renderers
     shape = terms.batch_shape + (K,) * len(stmt.indices)
     arrays = {
@@ -162,6 +162,8 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     if out.trivial is not None:
         arrays["trivial"] = out.trivial
     arrays = {k: _broadcast(v, shape, exact) for k, v in arrays.items()}
+    if terms.rational is not Fraction:  # FLINT rationals: back to fractions before the ratios and reductions
+        arrays = {k: from_flint(v) for k, v in arrays.items()}
     tnum, tden = arrays.pop("tnum"), arrays.pop("tden")
     tight = np.array(tightness_ratio(tnum, tden, exact=exact)) if stmt.tightness_expression else None
     if tight is not None and not exact:
@@ -302,10 +304,11 @@ def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
     """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch."""
     batch = ev.instance.batch_shape
     if not batch:
-        return statement_terms(evaluate(ev.instance.to_exact()))
+        return statement_terms(evaluate(ev.instance.to_exact()), native=True)
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
-    return statement_terms(evaluate(Instance.stack([ev.instance[i].to_exact() for (i,) in rows])))
+    # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
+    return statement_terms(evaluate(ev.instance[np.array([i for (i,) in rows])].to_exact()), native=True)
 
 
 def check_all(
@@ -324,7 +327,7 @@ def check_all(
     number of clear failures (beyond round-off) re-decided, worst first; the others stay float-decided
     (``exact`` False) and are counted as float violations by the caller.
     """
-    terms = terms or statement_terms(evaluation)
+    terms = terms or statement_terms(evaluation, native=True)
     pending: dict[str, _Pending] = {}
     for sid in list(ids) if ids is not None else default_ids():
         try:
@@ -353,14 +356,9 @@ def check_all(
 
 def _index(result: CheckResult, n: int) -> CheckResult:
     """Instance ``n`` of a batched result."""
-
-    def pick(x: Any) -> Any:
-        return None if x is None else x[n]
-
-    return CheckResult(
-        result.statement_id,
-        *(pick(getattr(result, f)) for f in ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "exact", "pair")),
-    )
+    fields = ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "exact", "pair")
+    picked: dict[str, Any] = {f: None if getattr(result, f) is None else getattr(result, f)[n] for f in fields}
+    return CheckResult(result.statement_id, **picked)
 
 
 def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exactly: bool = True) -> CheckResult:
@@ -370,7 +368,7 @@ def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exact
     the statement needs.
     """
     get_statement(statement_id)  # a clear error for an unknown ID
-    terms = statement_terms(evaluation)
+    terms = statement_terms(evaluation, native=True)
     terms.for_statement(get_statement(statement_id))  # raises NotApplicableError
     return check_all(evaluation, [statement_id], redecide_exactly=redecide_exactly, terms=terms)[statement_id]
 

@@ -6,7 +6,9 @@ Every function takes arrays with an optional leading batch shape ``...`` (see
 * **float engine**: ``float64`` arrays; linear systems are solved for the whole batch in one
   vectorised LAPACK call (:func:`numpy.linalg.solve`), no Python loop over instances;
 * **exact engine**: ``object`` arrays of :class:`fractions.Fraction`; every sum and product is exact
-  and linear systems are solved over the rationals (sympy's ``DomainMatrix`` over ``QQ``).
+  and linear systems are solved over the rationals (sympy's ``DomainMatrix`` over ``QQ``). Arrays of
+  FLINT rationals (``flint.fmpq``, see :mod:`toymdp.numbers`) work the same way, with C arithmetic,
+  and their linear systems are solved with ``flint.fmpq_mat``.
 
 The engine is chosen by the dtype of the arrays. The formulas, in THEORY.md's symbols, with a state
 policy :math:`\sigma` (an ``S x A`` matrix):
@@ -33,6 +35,9 @@ from fractions import Fraction
 import numpy as np
 from sympy import QQ
 from sympy.polys.matrices import DomainMatrix
+from threadpoolctl import ThreadpoolController
+
+from .numbers import FLINT, is_flint
 
 __all__ = [
     "float_solver",
@@ -65,6 +70,14 @@ def _symbolic_solve_one(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty(n, dtype=object)
     for i in range(n):
         out[i] = sol[i, 0]
+    return out
+
+
+def _flint_solve_one(M: np.ndarray, b: np.ndarray) -> np.ndarray:
+    n = M.shape[0]
+    sol = FLINT.fmpq_mat(n, n, M.reshape(-1).tolist()).solve(FLINT.fmpq_mat(n, 1, b.tolist()))
+    out = np.empty(n, dtype=object)
+    out[:] = sol.entries()
     return out
 
 
@@ -113,14 +126,33 @@ def _torch():
     return torch
 
 
+_THREADPOOLS: ThreadpoolController | None = None
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One BLAS / OpenMP thread inside the block: a batch of small systems is one small LAPACK call per
+    matrix (numpy) or a batched LU over tiny matrices (torch), and the libraries' own threads only add
+    synchronisation (several times slower at S=10, far worse on a busy machine). The controller is
+    built once; each limit costs microseconds."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    with _THREADPOOLS.limit(limits=1):
+        yield
+
+
 def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve ``M x = b`` for ``M (..., n, n)`` and ``b (..., n)``, batched over ``...``."""
     M, b = np.broadcast_arrays(M, b[..., None])
     b = b[..., 0]
     if M.dtype == object:
-        # Object arrays hold fractions (exact engine) or, for symbolic proofs, sympy expressions.
-        rational = all(isinstance(v, (Fraction, int)) for v in M.reshape(-1).tolist() + b.reshape(-1).tolist())
-        solve_one = _exact_solve_one if rational else _symbolic_solve_one
+        # Object arrays hold fractions or FLINT rationals (exact engine) or, for symbolic proofs, sympy expressions.
+        if is_flint(M) and is_flint(b):
+            solve_one = _flint_solve_one
+        else:
+            rational = all(isinstance(v, (Fraction, int)) for v in M.reshape(-1).tolist() + b.reshape(-1).tolist())
+            solve_one = _exact_solve_one if rational else _symbolic_solve_one
         out = np.empty(b.shape, dtype=object)
         for idx in np.ndindex(*M.shape[:-2]):
             out[idx] = solve_one(M[idx], b[idx])
@@ -128,8 +160,10 @@ def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     torch = _torch()
     if torch is not None:
         t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
-        return torch.linalg.solve(t(M), t(b)).numpy()
-    return np.linalg.solve(M, b[..., None])[..., 0]
+        with _one_thread():
+            return torch.linalg.solve(t(M), t(b)).numpy()
+    with _one_thread():
+        return np.linalg.solve(M, b[..., None])[..., 0]
 
 
 def solve_pair(M: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,9 +173,10 @@ def solve_pair(M: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray,
         return solve(M, b), solve(np.swapaxes(M, -1, -2), c)
     M, b, c = np.broadcast_arrays(M, b[..., None], c[..., None])
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))  # noqa: E731
-    LU, pivots = torch.linalg.lu_factor(t(M))
-    x = torch.linalg.lu_solve(LU, pivots, t(b[..., :1]))
-    y = torch.linalg.lu_solve(LU, pivots, t(c[..., :1]), adjoint=True)
+    with _one_thread():
+        LU, pivots = torch.linalg.lu_factor(t(M))
+        x = torch.linalg.lu_solve(LU, pivots, t(b[..., :1]))
+        y = torch.linalg.lu_solve(LU, pivots, t(c[..., :1]), adjoint=True)
     return x.numpy()[..., 0], y.numpy()[..., 0]
 
 
@@ -186,10 +221,11 @@ def expected_reward(r: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 def _identity(n: int, like: np.ndarray) -> np.ndarray:
     if like.dtype == object:
+        number = FLINT.fmpq if is_flint(like) else Fraction
         eye = np.empty((n, n), dtype=object)
-        eye[...] = Fraction(0)
+        eye[...] = number(0)
         for i in range(n):
-            eye[i, i] = Fraction(1)
+            eye[i, i] = number(1)
         return eye
     return np.eye(n)
 

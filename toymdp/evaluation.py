@@ -8,7 +8,8 @@ them from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from theory.quantities import max_tv, robustness
 
 from . import engine
 from .model import MDP, Instance, RenderingFamily
-from .numbers import format_number
+from .numbers import flint_enabled, format_number, from_flint, to_flint
 
 __all__ = ["PolicyTerms", "Evaluation", "policy_terms", "evaluate"]
 
@@ -74,6 +75,15 @@ def policy_terms(mdp: MDP, family: RenderingFamily, pi: np.ndarray) -> PolicyTer
 
 
 @dataclass(frozen=True, eq=False)
+class FlintForm:
+    """An exact evaluation and its instance's arrays on FLINT rationals (``flint.fmpq`` object arrays)."""
+
+    evaluation: Evaluation
+    mdp: Any  #: ``P, r, rho0, gamma`` as attributes
+    family: Any  #: ``renderers, test_weights, train, train_weights, num_renderers`` as attributes
+
+
+@dataclass(frozen=True, eq=False)
 class Evaluation:
     """All quantities of an :class:`~toymdp.model.Instance` for ``pi`` (base) and ``pi_tilde`` (new)."""
 
@@ -83,6 +93,9 @@ class Evaluation:
     alpha: np.ndarray  #: (..., K) alpha_f(pi, pi~) = max_s TV(pi_f[s], pi~_f[s])
     L: np.ndarray  #: (..., K) surrogate L_{pi_f}(pi~_f)
     D_train: np.ndarray  #: (...) max_{k in T} alpha_{f_k}(pi, pi~)
+    #: The same evaluation on FLINT rationals when it was computed on them (exact engine with
+    #: python-flint), so that :func:`toymdp.statement_terms.statement_terms` can keep computing in C.
+    flint: FlintForm | None = field(default=None, repr=False)
 
     @property
     def exact(self) -> bool:
@@ -118,10 +131,39 @@ class Evaluation:
 
 
 def evaluate(instance: Instance) -> Evaluation:
-    """Evaluate both policies of ``instance`` (single or batched) with the engine its dtype selects."""
-    mdp, family = instance.mdp, instance.family
-    base = policy_terms(mdp, family, instance.pi)
-    new = policy_terms(mdp, family, instance.pi_tilde)
+    """Evaluate both policies of ``instance`` (single or batched) with the engine its dtype selects.
+
+    Exact instances are computed on FLINT rationals when python-flint is installed
+    (:func:`toymdp.numbers.flint_enabled`); the returned arrays hold :class:`fractions.Fraction`
+    either way, with the same values.
+    """
+    if not (instance.exact and flint_enabled()):
+        return _evaluate(instance, instance.mdp, instance.family, instance.pi, instance.pi_tilde)
+    m, f = instance.mdp, instance.family
+    mdp = SimpleNamespace(P=to_flint(m.P), r=to_flint(m.r), rho0=to_flint(m.rho0), gamma=to_flint(np.asarray(m.gamma)))
+    family = SimpleNamespace(
+        renderers=to_flint(f.renderers),
+        test_weights=to_flint(f.test_weights),
+        train=f.train,
+        train_weights=to_flint(f.train_weights),
+        num_renderers=f.num_renderers,
+    )
+    ev = _evaluate(instance, mdp, family, to_flint(instance.pi), to_flint(instance.pi_tilde))
+    back = lambda terms: {fl.name: from_flint(getattr(terms, fl.name)) for fl in fields(terms)}  # noqa: E731
+    return replace(
+        ev,
+        pi=PolicyTerms(**back(ev.pi)),
+        pi_tilde=PolicyTerms(**back(ev.pi_tilde)),
+        alpha=from_flint(ev.alpha),
+        L=from_flint(ev.L),
+        D_train=from_flint(ev.D_train),
+        flint=FlintForm(ev, mdp, family),
+    )
+
+
+def _evaluate(instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tilde: np.ndarray) -> Evaluation:
+    base = policy_terms(mdp, family, pi)
+    new = policy_terms(mdp, family, pi_tilde)
     alpha = max_tv(base.sigma, new.sigma)
     return Evaluation(
         instance=instance,

@@ -344,8 +344,8 @@ class Instance:
             raise TypeError("a single (unbatched) Instance has no length")
         return self.batch_shape[0]
 
-    def __getitem__(self, i: int) -> Instance:
-        """The ``i``-th instance of a batch (one leading batch axis)."""
+    def __getitem__(self, i: int | np.ndarray) -> Instance:
+        """The ``i``-th instance of a batch (one leading batch axis), or the sub-batch of an integer index array."""
         if not self.batch_shape:
             raise TypeError("a single (unbatched) Instance cannot be indexed")
         m, f = self.mdp, self.family

@@ -3,11 +3,18 @@
 The float engine works on ``float64`` arrays. The exact engine works on ``object`` arrays whose
 entries are :class:`fractions.Fraction`; every operation on them is exact. An array is exact iff
 its dtype is ``object``.
+
+With python-flint installed (the ``exact`` extra), the exact engine computes internally on FLINT
+rationals (``flint.fmpq``, C arithmetic, and ``fmpq_mat`` for linear systems) and converts its
+results back to :class:`fractions.Fraction` (:func:`to_flint`, :func:`from_flint`); every
+fraction it returns is the same as without FLINT.
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any
 
@@ -21,7 +28,23 @@ __all__ = [
     "to_float",
     "format_number",
     "as_array",
+    "FLINT",
+    "flint_enabled",
+    "use_flint",
+    "to_flint",
+    "from_flint",
+    "is_flint",
 ]
+
+_flint: Any
+try:
+    import flint as _flint
+except ImportError:  # the optional ``exact`` extra
+    _flint = None
+
+#: The ``flint`` module when python-flint is installed, else ``None``.
+FLINT = _flint
+_USE_FLINT = _flint is not None
 
 
 def is_exact(x: Any) -> bool:
@@ -149,3 +172,61 @@ def format_number(x: Any, exact: bool) -> Any:
         f = Fraction(x)
         return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
     return float(x)
+
+
+def flint_enabled() -> bool:
+    """Whether the exact engine computes on FLINT rationals (python-flint installed and not switched off)."""
+    return _USE_FLINT
+
+
+@contextmanager
+def use_flint(enabled: bool) -> Iterator[None]:
+    """Switch the exact engine's FLINT path on or off inside a ``with`` block (e.g. to compare both paths)."""
+    global _USE_FLINT
+    if enabled and _flint is None:
+        raise ImportError("python-flint is not installed (pip install 'repconv[exact]')")
+    previous, _USE_FLINT = _USE_FLINT, enabled
+    try:
+        yield
+    finally:
+        _USE_FLINT = previous
+
+
+def is_flint(x: np.ndarray) -> bool:
+    """True for a non-empty object array whose entries are FLINT rationals."""
+    return _flint is not None and x.dtype == object and x.size > 0 and type(x.reshape(-1)[0]) is _flint.fmpq
+
+
+def to_flint(x: np.ndarray) -> np.ndarray:
+    """An object array of fractions (or ints) as an object array of ``flint.fmpq`` (same values)."""
+    return _TO_FLINT(x) if x.ndim else np.asarray(_TO_FLINT(x), dtype=object)
+
+
+def from_flint(x: Any) -> Any:
+    """``flint.fmpq`` entries (an object array or a scalar) back to :class:`fractions.Fraction`; other values unchanged."""
+    if isinstance(x, np.ndarray):
+        if x.dtype != object:
+            return x
+        return _FROM_FLINT(x) if x.ndim else np.asarray(_FROM_FLINT(x), dtype=object)
+    return _fraction_of_fmpq(x)
+
+
+def _coprime_fraction(numerator: int, denominator: int) -> Fraction:
+    """``Fraction(numerator, denominator)`` for a pair already in lowest terms with ``denominator > 0``.
+
+    FLINT keeps every ``fmpq`` canonical, so the gcd that ``Fraction()`` computes is redundant; this is
+    what Python 3.12's ``Fraction._from_coprime_ints`` does (Fraction's two slots, set directly).
+    """
+    f = object.__new__(Fraction)
+    f._numerator, f._denominator = numerator, denominator  # type: ignore[attr-defined]
+    return f
+
+
+def _fraction_of_fmpq(v: Any) -> Any:
+    return _coprime_fraction(int(v.p), int(v.q)) if type(v) is _flint.fmpq else v
+
+
+if _flint is not None:
+    # Element-wise ufuncs over object arrays: no per-element numpy indexing.
+    _TO_FLINT = np.frompyfunc(lambda v: _flint.fmpq(v.numerator, v.denominator), 1, 1)
+    _FROM_FLINT = np.frompyfunc(_fraction_of_fmpq, 1, 1)

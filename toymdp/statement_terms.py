@@ -26,6 +26,7 @@ from theory.statements import C1v_F, Statement
 
 from . import engine
 from .evaluation import Evaluation
+from .numbers import FLINT, from_flint, is_flint
 
 __all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
 
@@ -43,13 +44,16 @@ class StatementTerms:
     exact: bool
     batch_shape: tuple[int, ...]
     num_renderers: int
+    #: The exact number type of ``values``: :class:`fractions.Fraction`, or ``flint.fmpq`` for an
+    #: evaluation computed on FLINT rationals (statements are then decided on them, in C).
+    rational: type = Fraction
 
     def subset(self, rows: list[int]) -> StatementTerms:
         """The terms of the instances ``rows`` of a batch with one axis."""
         if len(self.batch_shape) != 1:
             raise ValueError(f"subset needs a batch with one axis, this one has shape {self.batch_shape}")
         values = {k: (np.asarray(v)[rows], tags) for k, (v, tags) in self.values.items()}
-        return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers)
+        return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers, self.rational)
 
     def for_statement(self, statement: Statement) -> dict[str, Any]:
         """The statement's quantities, each shaped ``batch + (K,) * len(statement.indices)`` or broadcastable to it."""
@@ -73,7 +77,9 @@ def _layout(value: np.ndarray, tags: tuple[str, ...], want: tuple[str, ...], sid
 
 
 def _zero_like(x: np.ndarray) -> Any:
-    return Fraction(0) if x.dtype == object else 0.0
+    if x.dtype != object:
+        return 0.0
+    return x.reshape(-1)[0] * 0 if is_flint(x) else Fraction(0)
 
 
 def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -86,10 +92,25 @@ def _visitation_mean(one_minus_gamma: np.ndarray, rho: np.ndarray, per_state: np
     return one_minus_gamma * (rho * per_state).sum(axis=-1)
 
 
-def statement_terms(ev: Evaluation) -> StatementTerms:
-    """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`."""
+def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
+    """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`.
+
+    An exact evaluation computed on FLINT rationals is assembled on them; the values are converted
+    to fractions unless ``native=True`` (then ``rational`` is ``flint.fmpq``: what
+    :func:`toymdp.checks.check_all` uses to decide the statements in C).
+    """
+    if ev.flint is not None:
+        terms = _statement_terms(ev.flint.evaluation, ev.flint.mdp, ev.flint.family, FLINT.fmpq)
+        if native:
+            return terms
+        values = {k: (from_flint(np.asarray(v)), tags) for k, (v, tags) in terms.values.items()}
+        return StatementTerms(values, terms.missing, terms.exact, terms.batch_shape, terms.num_renderers)
     inst = ev.instance
-    mdp, fam = inst.mdp, inst.family
+    return _statement_terms(ev, inst.mdp, inst.family)
+
+
+def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fraction) -> StatementTerms:
+    inst = ev.instance
     base, new = ev.pi, ev.pi_tilde
     train = list(fam.train)
     held_out = [k for k in range(fam.num_renderers) if k not in fam.train]
@@ -179,10 +200,13 @@ def statement_terms(ev: Evaluation) -> StatementTerms:
     per_renderer = {
         n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
     }
-    values["penalty_v_avg"] = ((p * C1v_F.penalty_value(per_renderer, exact=ev.exact)).sum(axis=-1), ())
+    values["penalty_v_avg"] = (
+        (p * C1v_F.penalty_value(per_renderer, exact=ev.exact, rational=rational)).sum(axis=-1),
+        (),
+    )
     missing = {}
     if held_out:
         values["D_test"] = (ev.alpha[..., held_out].max(axis=-1), ())
     else:
         missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
-    return StatementTerms(values, missing, ev.exact, inst.batch_shape, fam.num_renderers)
+    return StatementTerms(values, missing, ev.exact, inst.batch_shape, fam.num_renderers, rational)

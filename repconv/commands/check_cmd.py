@@ -103,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--n, --restarts and --hypothesis must be >= 0, --iterations >= 1, --population >= 2")
     if args.seed < 0:
         raise CommandError(f"--seed is {args.seed}, expected >= 0")
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
-    if args.counterexamples:
+    if args.counterexamples is not None:
         check_output_dir(args.counterexamples, "--counterexamples", results=["*.json"], overwrite=args.overwrite)
     ids = None
     if args.ids:

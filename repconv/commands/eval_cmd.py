@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from toymdp.statement_terms import statement_terms
     from toymdp.tightest import tightest_bounds
 
-    if args.json and args.json != "-":
+    if args.json is not None and args.json != "-":
         check_output_file(args.json, "--json")
     large = os.path.getsize(args.instance) > 1_000_000 if os.path.isfile(args.instance) else False
     stage = _Stages(large and not args.no_progress and args.json != "-")  # large files only: seconds to minutes

@@ -66,12 +66,27 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
                    help="results of `repconv procgen evaluate` giving the measured gap (matched by their checkpoint; "
                         "CKPT.eval.json beside a checkpoint is used without being named)")
     p.add_argument("--max-extra-steps", type=int, default=1000, help="steps after recording to let first episodes finish (default: %(default)s)")
+    p.add_argument("--gap-episodes", type=int, default=16, help="episodes per split and arm of the measured rendering gap (default: %(default)s)")
+    p.add_argument("--gap-stride", type=int, default=1, help="per-state TV behind Rv_hat on every Nth step of each episode; 1 is unbiased (default: %(default)s)")
+    p.add_argument("--gap-max-steps", type=int, default=1000, help="steps after which an episode of the rendering-gap arms counts as unfinished (default: %(default)s)")
+    p.add_argument("--paper-states", type=int, default=256, help="states per split for the paper's robustness metric (mean KL under 3 N(0,1) random convolutions); 0 skips it (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--no-figures", action="store_true", help="write the JSON only")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_estimate_cmd)
+
+    m = sub.add_parser(
+        "merge",
+        help="merge estimate folders of the same settings (e.g. one per game) into one",
+        description=(f"Read DIR/{RESULT_FILE} of each folder, keep every checkpoint record, and compute again what spans "
+                     "checkpoints (game reward ranges, bounds with the current statements, aggregates, rank "
+                     f"correlation). Writes OUT/{RESULT_FILE}; OUT must not hold one yet."),
+    )
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by `repconv procgen estimate`")
+    m.add_argument("--out", required=True, metavar="OUT", help="folder of the merged result")
+    m.set_defaults(func=run_merge_cmd)
 
     r = sub.add_parser(
         "report",
@@ -92,7 +107,8 @@ def _config(args: argparse.Namespace):
             strengths=args.strengths, sweep_states=args.sweep_states, gamma=args.gamma,
             gammas=args.gammas if args.gammas is not None else list(DEFAULT_GAMMAS),
             reward_range=args.reward_range, value_scale=args.value_scale, max_extra_steps=args.max_extra_steps,
-            bootstrap_resamples=args.bootstrap, seed=args.seed,
+            bootstrap_resamples=args.bootstrap, seed=args.seed, gap_episodes=args.gap_episodes,
+            gap_stride=args.gap_stride, gap_max_steps=args.gap_max_steps, paper_metric_states=args.paper_states,
         )
     except ValueError as err:
         raise CommandError(str(err)) from None
@@ -210,17 +226,15 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
                 )
     lines += ["", "## eps, returns and the measured generalization gap", "",
               "| checkpoint | critic | eps (critic, GAE) | eps (Monte Carlo spread) | eps (reward-range bound) | reward range (source) | "
-              "train return (episodes) | test return (episodes) | gap [95% CI] | measured gap [95% CI] (episodes per split; source) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "train return (episodes) | test return (episodes) | measured train-test gap [95% CI] (episodes per split; source) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for rec in result["checkpoints"]:
         eps, ret, rr = rec["eps"], rec["returns"], rec["reward_range"]
-        gap_ci = ret.get("gap_ci")
-        gap = _fmt(ret.get("gap")) + (f" [{_fmt(gap_ci[0])}, {_fmt(gap_ci[1])}]" if gap_ci else "")
         lines.append(
             f"| {rec['label']} | {_fmt(rec['has_critic'])} | {_fmt((eps['critic'] or {}).get('eps'))} | "
             f"{_fmt(eps['monte_carlo'].get('eps'))} | {_fmt(eps['reward_range_bound'])} | "
             f"[{_fmt(rr['r_min'])}, {_fmt(rr['r_max'])}] ({rr['source'].split(':')[0]}) | "
-            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | {gap} | "
+            f"{_fmt(ret['train']['mean'])} ({ret['train']['episodes']}) | {_fmt(ret['test']['mean'])} ({ret['test']['episodes']}) | "
             f"{_gap_cell(rec.get('measured_gap'))} |"
         )
     lines += ["", f"eps uses gamma = {cfg['gamma']}; the returns are undiscounted first-episode returns of these rollouts (one "
@@ -234,6 +248,8 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
             lines.append(f"| {pr['labels'][0]} vs {pr['labels'][1]} | {pr['d_train']['n']} | {_ci(pr['d_train'], 'mean')} | "
                          f"{_ci(pr['d_train'], 'max')} | {_fmt(pr['feature_cosine']['mean'])} |")
         lines.append("")
+    if any(rec.get("rendering_gap") for rec in result["checkpoints"]):
+        lines += _rendering_gap_tables(result)
     if any(rec.get("bounds") for rec in result["checkpoints"]):
         lines += _bounds_table(result)
     lines += _aggregate_table(result)
@@ -243,10 +259,68 @@ def render_report(result: dict, figure_dir: str = "figures") -> str:
         "tv_vs_strength": "TV against the strength of the image renderers (mean with 95% CI band; max dotted).",
         "robustness_vs_gap": "Sampled R (max TV over renderers) against the measured generalization gap.",
         "bounds_vs_gap": "Bounds on the train-test gap against the effective horizon, with the measured gap and the return range.",
+        "rendering_gap_bounds": "G1vr (solid) and G1r (dotted) against the measured rendering gap's 95% interval (bars), "
+                                "test levels, one row per renderer, PPO and MDPO side by side; dashed: the return range.",
+        "rv_vs_rendering_gap": "Rv_hat against the measured rendering gap per (checkpoint, renderer), with 95% intervals "
+                               "over episodes and the Spearman correlation (interval over training runs).",
     }
     for name, caption in captions.items():
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"*{caption}*", ""]
     return "\n".join(lines) + "\n"
+
+
+def _interval(v, ci) -> str:
+    if v is None:
+        return "n/a"
+    return f"{_fmt(v)} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and None not in ci else _fmt(v)
+
+
+def _rendering_gap_tables(result: dict) -> list[str]:
+    gamma = result["config"]["gamma"]
+    lines = ["## The rendering gap and the bounds that bound it", "",
+             "Rendering gap = eta(policy acting under the training rendering) - eta(policy acting under renderer k), "
+             "paired episodes on the same levels (95% bootstrap interval over episodes). Rv_hat = visitation-weighted "
+             f"TV at gamma = {gamma} (interval over episodes; *upper* = the upper limit the G1vr bound uses). "
+             "Largest informative gamma: the largest gamma of the grid at which the bound is below the return range. "
+             "Held: at every gamma the gap's interval meets [-bound, bound]. G1r uses the max sampled TV, a LOWER "
+             "estimate of R.", "",
+             "| checkpoint | renderer | split | pairs | undiscounted gap [95% CI] | gap at gamma [95% CI] | "
+             "Rv_hat [95% CI] (upper) | G1vr largest informative gamma | G1vr held | G1r largest informative gamma | G1r held |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for rec in result["checkpoints"]:
+        rb = ((rec.get("bounds") or {}).get("rendering_gap") or {}).get("per_renderer", {})
+        for name, per in rec.get("rendering_gap", {}).items():
+            for split, gp in per.items():
+                rv = rec["Rv_hat"][name][split]
+                i = rv["gammas"].index(gamma)
+                k = gp["by_gamma"]["gammas"].index(gamma)
+                u = gp["undiscounted"]
+                rows = rb.get(name, {}).get(split, {})
+                g1vr, g1r = rows.get("G1vr", {}), rows.get("G1r", {})
+                lines.append(
+                    f"| {rec['label']} | {name} | {split} | {u['pairs']} | {_interval(u['gap'], u['ci'])} | "
+                    f"{_interval(gp['by_gamma']['gap'][k], gp['by_gamma']['ci'][k])} | "
+                    f"{_interval(rv['value'][i], rv['ci'][i])} ({_fmt(rv['upper'][i])}) | "
+                    f"{_fmt(g1vr.get('largest_informative_gamma'))} | {_fmt(g1vr.get('all_held'))} | "
+                    f"{_fmt(g1r.get('largest_informative_gamma'))} | {_fmt(g1r.get('all_held'))} |")
+    lines.append("")
+    rc = result.get("rank_correlation") or {}
+    if rc:
+        lines += ["## Rank correlation of Rv_hat with the rendering gap", "",
+                  "| split | gamma | cells | Spearman [95% CI] | interval resamples |", "|---|---|---|---|---|"]
+        for split, c in rc.items():
+            lines.append(f"| {split} | {c['gamma']} | {c['cells']} | {_interval(c['value'], c['ci'])} | {c['units']} |")
+        lines.append("")
+    if any(rec.get("paper_robustness") for rec in result["checkpoints"]):
+        lines += ["## The paper's robustness metric (our reading)", "",
+                  next(rec["paper_robustness"]["note"] for rec in result["checkpoints"] if rec.get("paper_robustness")), "",
+                  "| checkpoint | train levels: mean KL [95% CI] | test levels: mean KL [95% CI] |", "|---|---|---|"]
+        for rec in result["checkpoints"]:
+            pr = rec.get("paper_robustness")
+            if pr:
+                lines.append(f"| {rec['label']} | {_ci(pr['train'], 'mean')} | {_ci(pr['test'], 'mean')} |")
+        lines.append("")
+    return lines
 
 
 def _gap_cell(mg: dict | None) -> str:
@@ -289,6 +363,34 @@ def _aggregate_table(result: dict) -> list[str]:
             lines.append(f"| {name} | {algo} | {'/'.join(str(len(t)) for t in a['runs'])} | "
                          f"{_fmt(iqm['value'])} [{_fmt(iqm['ci'][0])}, {_fmt(iqm['ci'][1])}] | {poi_txt} |")
     return lines + [""]
+
+
+def _read_result(folder: Path) -> dict:
+    path = folder / RESULT_FILE
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file; run `repconv procgen estimate ... --out {folder}` first")
+    try:
+        result = read_json(path)
+        _ = result["config"]["renderers"], result["checkpoints"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise CommandError(f"{path}: not a result of `repconv procgen estimate` ({err})") from None
+    return result
+
+
+def run_merge_cmd(args: argparse.Namespace) -> int:
+    from procgen_checks.estimate import merge_results
+
+    out = check_output_dir(args.out, "--out", results=[RESULT_FILE, REPORT_FILE, "figures"], overwrite=False) / RESULT_FILE
+    results = [_read_result(Path(d)) for d in args.dirs]
+    try:
+        merged = merge_results(results, bounds=_bounds_function())
+    except (ValueError, TypeError) as err:
+        raise CommandError(str(err)) from None
+    merged["meta"] = run_metadata(config=merged["config"], seed=merged["config"]["seed"], runtime_s=0.0)
+    merged["meta"]["merged_from"] = [{"dir": str(d), "meta": r.get("meta")} for d, r in zip(args.dirs, results)]
+    atomic_write_json(out, merged)
+    print(f"wrote {out} ({len(merged['checkpoints'])} checkpoints from {len(results)} results)")
+    return 0
 
 
 def run_report_cmd(args: argparse.Namespace) -> int:

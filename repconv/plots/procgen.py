@@ -13,7 +13,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "write_all", "FIGURES"]
+__all__ = ["tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "rendering_gap_bounds",
+           "rv_vs_rendering_gap", "write_all", "FIGURES"]
 
 SPLIT_STYLES = {"train": "-", "test": "--"}
 
@@ -189,12 +190,94 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
+def _arr(xs) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in xs], dtype=float)
+
+
+def rendering_gap_bounds(result: dict, stem: Path, split: str = "test") -> list[Path]:
+    """G1vr (solid) and G1r (dotted) bounds and the measured rendering gap's interval against the effective horizon.
+
+    One row per renderer, one column per algorithm (PPO and MDPO side by side); one colour per checkpoint.
+    """
+    recs = [r for r in result["checkpoints"] if (r.get("bounds") or {}).get("rendering_gap")]
+    renderers = result["config"]["renderers"]
+    algos = sorted({r["algo"] for r in recs}, key=lambda a: list(ALGO_MARKERS).index(a) if a in ALGO_MARKERS else 9) or ["-"]
+    styles = _policy_styles(result)
+    fig, axes = plt.subplots(len(renderers), len(algos), figsize=(5.2 * len(algos), 3.6 * len(renderers)), squeeze=False,
+                             layout="constrained")
+    for i, name in enumerate(renderers):
+        for j, algo in enumerate(algos):
+            ax = axes[i][j]
+            mine = [r for r in recs if r["algo"] == algo]
+            rr_drawn = False
+            for c, rec in enumerate(mine):
+                rows = rec["bounds"]["rendering_gap"]["per_renderer"].get(name, {}).get(split)
+                if not rows:
+                    continue
+                h = 1.0 / (1.0 - np.asarray(rows["gammas"], dtype=float))
+                col = styles[rec["label"]]["color"]
+                short = styles[rec["label"]]["name"]
+                ax.plot(h, _arr(rows["G1vr"]["bound"]), "-", color=col, label=f"{short}: G1vr")
+                ax.plot(h, _arr(rows["G1r"]["bound"]), ":", color=col, label=f"{short}: G1r (R lower est.)")
+                ci = np.array([[np.nan, np.nan] if v is None or None in v else v for v in rows["gap_ci"]], dtype=float)
+                hi = np.maximum(np.abs(ci[:, 0]), np.abs(ci[:, 1]))
+                lo = np.where((ci[:, 0] <= 0) & (ci[:, 1] >= 0), 0.0, np.minimum(np.abs(ci[:, 0]), np.abs(ci[:, 1])))
+                ax.vlines(h * (1 + 0.04 * c), lo, hi, color=col, lw=2.5, alpha=0.7)
+                if not rr_drawn:
+                    ax.plot(h, _arr(rows["return_range"]), "k--", lw=1, label="return range")
+                    rr_drawn = True
+            ax.set_xscale("log")
+            ax.set_yscale("symlog", linthresh=1e-2)
+            ax.set_ylim(bottom=0)  # |gap| and bounds are non-negative
+            ax.set_title(f"{name}, {algo.upper()} ({split} levels)", fontsize=9)
+            ax.set_xlabel("effective horizon 1/(1-gamma)")
+            ax.set_ylabel("|eta_train_render - eta_k|")
+            ax.grid(alpha=0.3)
+            _legend(ax, 5)
+    fig.suptitle("Bounds on the rendering gap (lines) and the measured gap's 95% interval of |gap| (bars)", fontsize=10)
+    return _save(fig, stem)
+
+
+def rv_vs_rendering_gap(result: dict, stem: Path) -> list[Path]:
+    """Rv_hat against the measured rendering gap, one point per (checkpoint, renderer), one panel per split."""
+    gamma = result["config"]["gamma"]
+    markers = {"backgrounds": "o", "themes": "v", "monochrome": "P", "all-render": "*", "randconv": "s", "jitter": "^"}
+    splits = ["train", "test"]
+    styles = _policy_styles(result)
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 4.0), squeeze=False, layout="constrained")
+    for ax, split in zip(axes[0], splits):
+        for rec in result["checkpoints"]:
+            for name, per in rec.get("Rv_hat", {}).items():
+                rv, gp = per.get(split), rec["rendering_gap"][name].get(split)
+                if not rv or not gp or gamma not in rv["gammas"]:
+                    continue
+                i, k = rv["gammas"].index(gamma), gp["by_gamma"]["gammas"].index(gamma)
+                x, y = rv["value"][i], gp["by_gamma"]["gap"][k]
+                if x is None or y is None:
+                    continue
+                xci, yci = rv["ci"][i], gp["by_gamma"]["ci"][k]
+                ax.errorbar([x], [y], xerr=[[x - xci[0]], [xci[1] - x]], yerr=[[y - yci[0]], [yci[1] - y]],
+                            fmt=markers.get(name, "o"), color=styles[rec["label"]]["color"], capsize=2, ms=6, alpha=0.8,
+                            label=f"{styles[rec['label']]['name']} / {name}")
+        rc = (result.get("rank_correlation") or {}).get(split) or {}
+        txt = "n/a" if rc.get("value") is None else f"{rc['value']:.2f} [{rc['ci'][0]:.2f}, {rc['ci'][1]:.2f}]"
+        ax.set_title(f"{split} levels, gamma = {gamma}: Spearman {txt}", fontsize=9)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xlabel("Rv_hat (visitation-weighted TV)")
+        ax.set_ylabel("rendering gap eta_train_render - eta_k")
+        ax.grid(alpha=0.3)
+        _legend(ax, 6)
+    return _save(fig, stem)
+
+
 #: file stem -> figure function; the report links the PNGs under these names.
 FIGURES = {
     "tv_distributions": tv_distributions,
     "tv_vs_strength": tv_vs_strength,
     "robustness_vs_gap": robustness_vs_gap,
     "bounds_vs_gap": bounds_vs_gap,
+    "rendering_gap_bounds": rendering_gap_bounds,
+    "rv_vs_rendering_gap": rv_vs_rendering_gap,
 }
 
 

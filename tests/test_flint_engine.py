@@ -1,0 +1,117 @@
+"""The exact engine on FLINT rationals (python-flint) against the pure-Python fraction path, on the same instances."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from toymdp import MDP, Instance, evaluate
+from toymdp import engine
+from toymdp.checks import check_all
+from toymdp.numbers import from_flint, to_flint, use_flint
+from toymdp.random_instances import random_instances
+from toymdp.search import random_batch
+
+pytest.importorskip("flint")
+
+
+def _arrays(ev) -> dict[str, list]:
+    """Every array of an evaluation, flattened to lists (nested policy terms included)."""
+    out = {}
+    for f in fields(ev):
+        value = getattr(ev, f.name)
+        if f.name in ("instance", "flint"):
+            continue
+        if f.name in ("pi", "pi_tilde"):
+            out.update({f"{f.name}.{g.name}": np.asarray(getattr(value, g.name)).reshape(-1).tolist() for g in fields(value)})
+        else:
+            out[f.name] = np.asarray(value).reshape(-1).tolist()
+    return out
+
+
+def _both_paths(fn):
+    with use_flint(False):
+        fallback = fn()
+    with use_flint(True):
+        flint = fn()
+    return fallback, flint
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_flint_evaluation_gives_the_same_fractions(batch):
+    inst = random_instances(np.random.default_rng(7), 6, 4, 3, 3, 4, exact=True)
+    cases = [inst] if batch else [inst[i] for i in range(6)]
+    fallback, flint = _both_paths(lambda: [evaluate(x) for x in cases])
+    for a, b in zip(fallback, flint):
+        assert a.flint is None and b.flint is not None
+        fa, fb = _arrays(a), _arrays(b)
+        assert fa == fb
+        assert all(type(v) is Fraction for values in fb.values() for v in values)
+
+
+def test_flint_check_gives_the_same_decisions_on_every_edge_case():
+    rng = np.random.default_rng(3)
+    kinds = ("generic", "long_horizon", "sparse", "deterministic_base", "deterministic", "single_renderer",
+             "identical_renderers", "same_policy", "myopic", "one_state")
+    batches = [random_batch(rng, kind, 12, exact=True) for kind in kinds]
+
+    def decide():
+        out = []
+        for b in batches:
+            for sid, r in check_all(evaluate(b)).items():
+                out.append((sid, *(np.asarray(getattr(r, f)).reshape(-1).tolist()
+                                   for f in ("lhs", "rhs", "slack", "holds", "tightness", "vacuous", "pair") if getattr(r, f) is not None)))
+        return out
+
+    fallback, flint = _both_paths(decide)
+    assert fallback == flint
+
+
+def test_float_instances_redecided_exactly_agree():
+    """Float near ties are converted to their binary values (large denominators) and re-decided exactly."""
+    drawn = random_instances(np.random.default_rng(11), 8, 3, 2, 2, 3)
+    inst = Instance(drawn.mdp, drawn.family, drawn.pi, drawn.pi.copy())  # pi = pi~: bounds met with equality
+    fallback, flint = _both_paths(lambda: check_all(evaluate(inst), max_violations=None))
+    assert any(np.any(r.exact) for r in flint.values())  # some results were re-decided exactly
+    for sid in fallback:
+        for f in ("lhs", "rhs", "slack", "holds", "exact"):
+            assert np.asarray(getattr(fallback[sid], f)).tolist() == np.asarray(getattr(flint[sid], f)).tolist(), (sid, f)
+
+
+def test_flint_solve_on_a_hand_solved_chain():
+    """From state 0 action 0 stays (reward 1), action 1 moves to absorbing state 1; the policy stays w.p. 1/2, gamma = 1/2:
+    V0 = (1/2)/(1 - 1/4) = 2/3, and rho = (4/3, 2/3) from rho0 = (1, 0)."""
+    mdp = MDP([[[1, 0], [0, 1]], [[0, 1], [0, 1]]], [[1, 0], [0, 0]], [1, 0], "1/2")
+    sigma = to_flint(np.array([[Fraction(1, 2)] * 2] * 2, dtype=object))
+    P, r, rho0, gamma = (to_flint(np.asarray(x, dtype=object)) for x in (mdp.P, mdp.r, mdp.rho0, mdp.gamma))
+    V, rho = engine.values_and_occupancy(P, r, gamma, rho0, sigma)
+    assert from_flint(V).tolist() == [Fraction(2, 3), 0]
+    assert from_flint(rho).tolist() == [Fraction(4, 3), Fraction(2, 3)]
+
+
+def test_from_flint_builds_normal_fractions():
+    import flint
+
+    values = np.array([flint.fmpq(-6, 4), flint.fmpq(0), flint.fmpq(10**30 + 1, 3**40)], dtype=object)
+    back = from_flint(values).tolist()
+    assert back == [Fraction(-3, 2), Fraction(0), Fraction(10**30 + 1, 3**40)]
+    assert [hash(v) for v in back] == [hash(Fraction(-3, 2)), hash(0), hash(Fraction(10**30 + 1, 3**40))]
+    assert str(back[0]) == "-3/2"
+
+
+def test_statement_terms_are_fractions_unless_native():
+    from toymdp.statement_terms import statement_terms
+
+    inst = random_instances(np.random.default_rng(5), 4, 3, 2, 3, 3, exact=True)
+    fallback, flint = _both_paths(lambda: statement_terms(evaluate(inst)))
+    assert flint.values.keys() == fallback.values.keys()
+    for name, (value, tags) in flint.values.items():
+        assert np.asarray(value).tolist() == np.asarray(fallback.values[name][0]).tolist(), name
+        assert all(type(v) is Fraction for v in np.asarray(value).reshape(-1).tolist()), name
+    with use_flint(True):
+        native = statement_terms(evaluate(inst), native=True)
+    assert native.rational is not Fraction
+    assert from_flint(np.asarray(native.values["eta_base"][0])).tolist() == np.asarray(fallback.values["eta_base"][0]).tolist()
