@@ -116,3 +116,16 @@ def test_check_fails_on_a_counterexample_to_a_proved_variant(monkeypatch, capsys
     monkeypatch.setitem(variants.VARIANTS, "G1r-1mg", dataclasses.replace(bogus, proved=False))
     assert main(args) == 0
 
+
+def test_reach_only_new_kind_drawn_exactly_keeps_its_structure():
+    """`repconv check --exact` draws this kind as rationals: pi's exact visitation of the last state is exactly 0,
+    pi~'s is positive, and C1-reach is refuted on some instance with no tolerance."""
+    from toymdp.search import random_batch
+
+    batch = random_batch(np.random.default_rng(2), "reach_only_new", 24, exact=True)
+    assert batch.exact
+    ev = evaluate(batch)
+    assert all(x == 0 for x in ev.pi.rho[..., -1].ravel()) and all(x > 0 for x in ev.pi_tilde.rho[..., -1].ravel())
+    res = check_all(ev, ["C1-reach", "C1"])
+    assert (~res["C1-reach"].instance_holds()).any()
+    assert res["C1"].instance_holds().all()

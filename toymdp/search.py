@@ -130,7 +130,10 @@ def _reach_only_new(inst: Instance, rng: np.random.Generator) -> Instance:
     """The structure that refutes C1-reach: the last state h is entered only through action 1, which pi never plays
     outside h, while pi~ does; every renderer shows the other states alike (never as the last observation), so the
     renderers differ only at h, a state pi never visits. pi~ follows pi except for a small probability of action 1
-    and acts differently from pi on the last observation (float instances)."""
+    and acts differently from pi on the last observation. An exact instance is built in floats and converted back
+    (rows made to sum to exactly 1, zero pattern kept), since the edits mix in floats."""
+    if inst.exact:
+        return _reach_only_new(inst.to_float(), rng).to_exact()
     m, f = inst.mdp, inst.family
     S, O, A = m.num_states, f.num_observations, m.num_actions
     h = S - 1
