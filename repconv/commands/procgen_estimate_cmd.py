@@ -378,12 +378,13 @@ def _read_result(folder: Path) -> dict:
 
 
 def run_merge_cmd(args: argparse.Namespace) -> int:
+    from procgen_checks.bounds import bounds_for_records
     from procgen_checks.estimate import merge_results
 
     out = check_output_dir(args.out, "--out", results=[RESULT_FILE, REPORT_FILE, "figures"], overwrite=False) / RESULT_FILE
     results = [_read_result(Path(d)) for d in args.dirs]
     try:
-        merged = merge_results(results, bounds=_bounds_function())
+        merged = merge_results(results, bounds=bounds_for_records)
     except (ValueError, TypeError) as err:
         raise CommandError(str(err)) from None
     merged["meta"] = run_metadata(config=merged["config"], seed=merged["config"]["seed"], runtime_s=0.0)
