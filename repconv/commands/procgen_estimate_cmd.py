@@ -396,14 +396,7 @@ def run_merge_cmd(args: argparse.Namespace) -> int:
 
 def run_report_cmd(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
-    path = folder / RESULT_FILE
-    if not path.is_file():
-        raise CommandError(f"{path}: no such file; run `repconv procgen estimate ... --out {folder}` first")
-    try:
-        result = read_json(path)
-        _ = result["config"]["renderers"], result["checkpoints"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise CommandError(f"{path}: not a result of `repconv procgen estimate` ({err})") from None
+    result = _read_result(folder)
     from repconv.plots.procgen import write_all
 
     write_all(result, folder)
