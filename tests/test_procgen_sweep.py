@@ -21,7 +21,7 @@ from repconv.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ESTIMATE = ("--states 8 --sweep-states 0 --no-figures --bootstrap 50 --num-envs 2 --stride 1 "
-                 "--renderers backgrounds --max-extra-steps 0")
+                 "--renderers backgrounds --max-extra-steps 0 --gap-episodes 2 --gap-max-steps 12 --paper-states 4")
 
 
 def _env(**extra: str) -> dict[str, str]:
