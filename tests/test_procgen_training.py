@@ -97,7 +97,8 @@ def test_resume_continues_bitwise(tmp_path):
 
 def test_resume_refuses_changed_hyperparameters(tmp_path, capsys):
     assert _train("--resume", str(tmp_path / "nothing")) == 2
-    assert "no state.pt to resume from" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no state.pt (optimiser, environments, normaliser) to resume from" in err and "--init-from POLICY.pt" in err
     assert _train("--resume", str(tmp_path), "--learning-rate", "1e-3") == 2
     assert "--resume keeps the run's configuration; drop --learning-rate" in capsys.readouterr().err
 
