@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fsync_directory", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json", "run_metadata", "git_commit"]
+__all__ = ["file_sha256", "fsync_directory", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json", "run_metadata", "git_commit"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -38,6 +38,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         raise
     fsync_directory(path.parent)  # the rename itself survives a power loss only once its folder is on disk
     return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes: identifies a file by content, wherever it lies."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_directory(directory: str | Path) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import torch
 
-from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
+from common.files import atomic_write_json, atomic_write_text, file_sha256, read_json, run_metadata
 
 from .checkpoints import load_policy, load_torch_file, resolve_policy_path, save_policy, torch_save_atomic
 from .config import TrainConfig
@@ -166,12 +166,10 @@ def _checkpoint(trainer: Trainer, run_dir: Path, elapsed: float) -> float:
 
 def _initial_policy(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The weights of a policy checkpoint (critic only if it has one) and what config.json records about it."""
-    import hashlib
-
     path = resolve_policy_path(path)
     model, info = load_policy(path)
     state = {k: v for k, v in model.state_dict().items() if model.has_critic or not k.startswith("critic.")}
-    record = {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+    record = {"path": str(path), "sha256": file_sha256(path),
               "critic": bool(model.has_critic), "optimizer": "fresh", "reward_normalizer": "fresh",
               **{k: info.get(k) for k in ("game", "distribution_mode", "algo", "agent", "seed", "train_levels", "env_steps")}}
     return state, record

@@ -35,7 +35,7 @@ from typing import Any
 
 import submitit
 
-from common.files import atomic_write_json, read_json, run_metadata
+from common.files import atomic_write_json, file_sha256, read_json, run_metadata
 
 __all__ = [
     "DEFAULT_TORCH_THREADS",
@@ -245,6 +245,8 @@ class RunJob(submitit.helpers.Checkpointable):
             current = read_json(out) if out.is_file() else None
             if current is None or current["policy"]["env_steps"] != _policy_iteration(path)[1] \
                     or current["splits"]["train"]["episodes"] != spec.eval_episodes:
+                if current is not None:  # an evaluation of an earlier checkpoint is kept under its own name
+                    _keep_earlier_evaluation(out, current)
                 cmd = _cli() + ["evaluate", str(path), "--episodes", str(spec.eval_episodes), "--seed",
                                 str(spec.eval_seed), "--device", spec.device, "--torch-threads", str(spec.torch_threads),
                                 "--out", str(out), "--no-progress", "--overwrite"]  # only a stale result is replaced
@@ -277,6 +279,25 @@ class RunJob(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(RunJob(self.spec, self.run_dir))
 
 
+def _keep_earlier_evaluation(path: Path, evaluation: dict[str, Any]) -> Path:
+    """Rename ``policy_agentK.eval.json`` to ``policy_agentK.eval-STEPSsteps-EPISODESepisodes.json`` (never over a file)."""
+    stem = path.name[: -len(".eval.json")]
+    label = f"{evaluation['policy']['env_steps']}steps-{evaluation['splits']['train']['episodes']}episodes"
+    target = path.with_name(f"{stem}.eval-{label}.json")
+    k = 2
+    while target.exists():
+        target = path.with_name(f"{stem}.eval-{label}-{k}.json")
+        k += 1
+    os.replace(path, target)
+    return target
+
+
+def _trained_iterations(run_dir: Path) -> int | None:
+    """Iterations in the run's first policy checkpoint, or None when it has none."""
+    done = _policy_iteration(run_dir / "policy_agent1.pt")
+    return None if done is None else done[0]
+
+
 def _in_submitit() -> bool:
     try:
         submitit.JobEnvironment()
@@ -292,6 +313,7 @@ def _sweep_record(specs: list[RunSpec]) -> dict[str, Any]:
         "games": sorted({s.game for s in specs}), "algos": sorted({s.algo for s in specs}),
         "seeds": sorted({s.seed for s in specs}), "preset": first.preset, "overrides": first.overrides,
         "eval_episodes": first.eval_episodes, "eval_seed": first.eval_seed, "init_from": first.init_from,
+        "init_from_sha256": file_sha256(first.init_from) if first.init_from else None,
         "runs": [s.name for s in specs],
     }
 
@@ -303,9 +325,13 @@ def _check_sweep_dir(sweep_dir: Path, specs: list[RunSpec]) -> None:
     if path.is_file():
         old = read_json(path)
         keys = ("preset", "overrides", "eval_episodes", "eval_seed", "init_from")
+
         # total_steps may grow: a rerun with more steps trains every run further (train --resume --total-steps).
+        # The starting policy is compared by content (SHA-256), so the sweep continues from another checkout.
         def comparable(rec: dict[str, Any], key: str) -> Any:
             value = rec.get(key)
+            if key == "init_from" and value is not None:
+                return rec.get("init_from_sha256") or value
             return {k: v for k, v in value.items() if k != "total_steps"} if key == "overrides" and value else value
 
         differ = [k for k in keys if comparable(old, k) != comparable(record, k)]
@@ -414,7 +440,12 @@ def run_sweep(
     for s in specs:
         state = _run_state(sweep_dir / "runs" / s.name)
         entry = manifest.data["runs"][s.name]
-        if state == "done":
+        trained = _trained_iterations(sweep_dir / "runs" / s.name) if state == "done" else None
+        if state == "done" and trained is not None and trained < s.config().num_iterations:
+            log(f"{s.name}: finished earlier at iteration {trained}; trains further to {s.config().num_iterations} "
+                f"(--total-steps {s.config().total_steps}), then evaluates again (the earlier evaluation is kept)")
+            todo.append((s, "submit"))
+        elif state == "done":
             manifest.update(s.name, state="done", results=_summary(sweep_dir / "runs" / s.name))
             log(f"{s.name}: finished earlier, skipped")
         elif executor == "slurm" and entry.get("executor") == "slurm" and _job_active(folder, entry.get("job_id")):

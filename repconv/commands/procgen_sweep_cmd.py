@@ -55,7 +55,7 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
                    help=f"torch threads per job (default: {DEFAULT_TORCH_THREADS}; see docs/procgen_training.md)")
     p.add_argument("--env-threads", type=int, help="Procgen stepping threads per agent (default: Procgen's 4)")
     p.add_argument("--init-from", metavar="POLICY.pt",
-                   help="every run starts from this policy's weights (repconv procgen train --init-from); stored as an absolute path")
+                   help="every run starts from this policy's weights (repconv procgen train --init-from); recorded by path and SHA-256, and a rerun compares it by content")
     p.add_argument("--checkpoint-every", type=int, default=10, metavar="N", help="iterations between checkpoints (default: 10)")
     p.add_argument("--estimate-args", default="", metavar="ARGS",
                    help="options passed to `repconv procgen estimate` (one quoted string, e.g. '--states 256')")
