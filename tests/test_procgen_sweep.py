@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -74,6 +75,47 @@ def test_sweep_dir_keeps_its_grid(tmp_path, capsys):
     _check_sweep_dir(tmp_path, make_grid(["coinrun"], ["ppo"], [1], "smoke", {}))
     with pytest.raises(ValueError, match="overrides"):
         _check_sweep_dir(tmp_path, make_grid(["coinrun"], ["ppo"], [1], "smoke", {"num_levels": 3}))
+
+
+def test_sweep_dir_knows_its_starting_policy_by_content(tmp_path):
+    import shutil
+
+    from repconv.sweep import _check_sweep_dir, make_grid
+
+    policy = ROOT / "checkpoints" / "coinrun" / "ppo-s1" / "policy_agent1.pt"
+    here, there = tmp_path / "a" / "start.pt", tmp_path / "b" / "start.pt"
+    for path in (here, there):
+        path.parent.mkdir()
+        shutil.copy(policy, path)
+    sweep = tmp_path / "sweep"
+    _check_sweep_dir(sweep, make_grid(["coinrun"], ["ppo"], [1], "smoke", {}, init_from=str(here)))
+    recorded = json.loads((sweep / "sweep.json").read_text())
+    assert recorded["init_from_sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
+    # The same file elsewhere (another checkout) continues the sweep; another policy is refused.
+    _check_sweep_dir(sweep, make_grid(["coinrun"], ["ppo"], [1], "smoke", {}, init_from=str(there)))
+    other = ROOT / "checkpoints" / "coinrun" / "ppo-s2" / "policy_agent1.pt"
+    with pytest.raises(ValueError, match="init_from"):
+        _check_sweep_dir(sweep, make_grid(["coinrun"], ["ppo"], [1], "smoke", {}, init_from=str(other)))
+
+
+@pytest.mark.slow
+def test_rerun_with_more_steps_trains_finished_runs_further_and_keeps_their_evaluation(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ("--algos", "ppo", "--seeds", "1", "--no-estimate")
+    assert main(_sweep_args(out, *args, "--total-steps", "64")) == 0  # smoke: one iteration of 4 x 16 steps
+    run = out / "runs" / "coinrun-ppo-s1"
+    first = json.loads((run / "policy_agent1.eval.json").read_text())
+    assert first["policy"]["env_steps"] == 64
+    capsys.readouterr()
+
+    assert main(_sweep_args(out, *args, "--total-steps", "128")) == 0
+    assert "trains further to 2" in capsys.readouterr().out
+    assert [r["env_steps"] for r in _rows(run)] == [64, 128]
+    assert json.loads((run / "policy_agent1.eval.json").read_text())["policy"]["env_steps"] == 128
+    kept = run / "policy_agent1.eval-64steps-2episodes.json"
+    assert json.loads(kept.read_text()) == first
+    entry = json.loads((out / "manifest.json").read_text())["runs"]["coinrun-ppo-s1"]
+    assert entry["state"] == "done" and entry["results"]["policy_agent1"]["env_steps"] == 128
 
 
 @pytest.mark.slow
