@@ -575,19 +575,25 @@ def run_estimate(paths: list[str | Path], cfg: EstimateConfig, *, progress: bool
                       "d_train": summarize(samples, pair_rng, cfg.bootstrap_resamples, episodes=episodes),
                       "feature_cosine": summarize(np.concatenate([di.feature_cosine, dj.feature_cosine]), pair_rng,
                                                   cfg.bootstrap_resamples, episodes=episodes)})
+    return _across_checkpoints(records, pairs, cfg, bounds, np.random.default_rng(seqs[-1]))
+
+
+def _across_checkpoints(records: list[dict], pairs: list[dict], cfg: EstimateConfig, bounds, rng) -> dict:
+    """The result: what is computed across checkpoints (one reward range per game, the bounds, the aggregates and
+    the rank correlation) added to the checkpoint records and ``D_train`` pairs."""
     ranges = game_reward_ranges(records, cfg.reward_range)
     for record in records:
         record["game_reward_range"] = ranges[record["game"]]
+        record.pop("bounds", None)
     if bounds is not None:
         for record, rows in zip(records, bounds(records, pairs, cfg)):
             record["bounds"] = rows
-    agg_rng = np.random.default_rng(seqs[-1])
     return {
         "config": asdict(cfg),
         "checkpoints": records,
         "pairs": pairs,
-        "aggregate": _aggregates(records, cfg.renderers, agg_rng, cfg.bootstrap_resamples),
-        "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, agg_rng, cfg.bootstrap_resamples)
+        "aggregate": _aggregates(records, cfg.renderers, rng, cfg.bootstrap_resamples),
+        "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, rng, cfg.bootstrap_resamples)
                              for split in SPLITS},
     }
 
@@ -613,19 +619,5 @@ def merge_results(results: list[dict], *, bounds=None) -> dict:
         offset = len(records)
         records += [dict(rec) for rec in r["checkpoints"]]
         pairs += [{**p, "a": p["a"] + offset, "b": p["b"] + offset} for p in r["pairs"]]
-    ranges = game_reward_ranges(records, cfg.reward_range)
-    for rec in records:
-        rec["game_reward_range"] = ranges[rec["game"]]
-        rec.pop("bounds", None)
-    if bounds is not None:
-        for rec, rows in zip(records, bounds(records, pairs, cfg)):
-            rec["bounds"] = rows
-    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0])
-    return {
-        "config": asdict(cfg),
-        "checkpoints": records,
-        "pairs": pairs,
-        "aggregate": _aggregates(records, cfg.renderers, rng, cfg.bootstrap_resamples),
-        "rank_correlation": {split: rank_correlation(records, split, cfg.gamma, rng, cfg.bootstrap_resamples)
-                             for split in SPLITS},
-    }
+    return _across_checkpoints(records, pairs, cfg, bounds,
+                               np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0]))
