@@ -20,6 +20,8 @@ Usage: python benchmarks/bench_engine.py [--n 10000] [--loop-n 500] [--exact-n 1
 
 from __future__ import annotations
 
+import importlib.util
+
 import argparse
 import contextlib
 import statistics
@@ -33,11 +35,7 @@ from toymdp.random_instances import random_instances
 
 
 def _solvers() -> list[str]:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return ["numpy"]
-    return ["numpy", "torch"]
+    return ["numpy", "torch"] if importlib.util.find_spec("torch") is not None else ["numpy"]
 
 
 def paired_times(variants: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
@@ -161,13 +159,9 @@ def main() -> None:
     exact = random_instances(rng, args.exact_n, 5, 2, 3, 4, exact=True)
     singles = [exact[i] for i in range(args.exact_n)]
     variants = {}
-    try:
-        from toymdp.numbers import use_flint
+    from toymdp.numbers import FLINT, use_flint
 
-        import flint  # noqa: F401
-        have_flint = True
-    except ImportError:
-        have_flint = False
+    have_flint = FLINT is not None
     for on in ([True, False] if have_flint else [False]):
         name = "flint" if on else "fractions"
 

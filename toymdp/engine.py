@@ -28,6 +28,7 @@ policy :math:`\sigma` (an ``S x A`` matrix):
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -117,12 +118,12 @@ def _torch():
         raise ValueError(f"toymdp.engine.FLOAT_SOLVER is {FLOAT_SOLVER!r}, expected 'auto', 'numpy' or 'torch'")
     if FLOAT_SOLVER == "numpy":
         return None
-    try:
-        import torch
-    except ImportError:
-        if FLOAT_SOLVER == "torch":
-            raise
+    # An absent torch means the numpy solver; a torch that is installed but broken raises here instead of
+    # silently falling back.
+    if FLOAT_SOLVER == "auto" and importlib.util.find_spec("torch") is None:
         return None
+    import torch
+
     return torch
 
 

@@ -12,6 +12,7 @@ fraction it returns is the same as without FLINT.
 
 from __future__ import annotations
 
+import importlib.util
 import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,11 +37,9 @@ __all__ = [
     "is_flint",
 ]
 
-_flint: Any
-try:
+_flint: Any = None
+if importlib.util.find_spec("flint") is not None:  # the optional ``exact`` extra; a broken install raises
     import flint as _flint
-except ImportError:  # the optional ``exact`` extra
-    _flint = None
 
 #: The ``flint`` module when python-flint is installed, else ``None``.
 FLINT = _flint
