@@ -179,81 +179,66 @@ def _fmt(x: float) -> str:
     return "nan" if x is None or not math.isfinite(x) else f"{x:.2f}"
 
 
-def train(
-    config: TrainConfig | None,
-    run_dir: str | Path,
-    runtime: RuntimeOptions = RuntimeOptions(),
-    *,
-    resume: bool = False,
-    total_steps: int | None = None,
-    time_origin: float | None = None,
-    init_from: str | Path | None = None,
-) -> dict[str, Any]:
-    """Train into ``run_dir`` (new run) or continue the run there (``resume=True``).
+def _resume(run_dir: Path, runtime: RuntimeOptions, device, total_steps: int | None):
+    """The trainer of the run in ``run_dir`` as its ``state.pt`` left it (``total_steps`` may extend it), its
+    iteration log, and the seconds it had trained; config.json records the resumption."""
+    state_path = run_dir / STATE_FILE
+    if not state_path.is_file():
+        policies = sorted(p.name for p in run_dir.glob("policy_agent*.pt")) if run_dir.is_dir() else []
+        hint = (f"it holds only {', '.join(policies)}: start a new run from it with --init-from {run_dir / policies[0]} --out NEW_DIR"
+                if policies else f"start a new run with --out {run_dir}, or from a policy file with --init-from POLICY.pt")
+        raise FileNotFoundError(f"{run_dir}: no {STATE_FILE} (optimiser, environments, normaliser) to resume from; {hint}")
+    state = load_torch_file(state_path, "training state")
+    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT or "config" not in state:
+        raise ValueError(f"{state_path}: not a {TRAIN_STATE_FORMAT} file written by `repconv procgen train`")
+    saved = TrainConfig.from_dict(state["config"])
+    config = TrainConfig.from_dict({**saved.to_dict(), **({"total_steps": total_steps} if total_steps is not None else {})})
+    trainer = Trainer.from_state(state, device=device, env_threads=runtime.env_threads, config=config)
+    elapsed_before = float(state.get("elapsed_s", 0.0))
+    meta = read_json(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else {}
+    meta.setdefault("resumed", []).append(run_metadata(config=config.to_dict(), seed=config.seed,
+                                                       from_iteration=trainer.iteration, device=str(device)))
+    meta["config"] = config.to_dict()
+    atomic_write_json(run_dir / CONFIG_FILE, meta)
+    log = _IterationLog(run_dir, keep_through=trainer.iteration)
+    return trainer, log, elapsed_before
 
-    On resume ``config`` is ignored except for ``total_steps`` (pass it to train further).
-    ``init_from`` (new runs only) is a policy checkpoint whose weights every agent starts from; the optimiser,
-    reward normaliser and environments start fresh, and the file is recorded in config.json.
-    ``time_origin`` (``time.monotonic()`` at the start of the command) anchors ``runtime.time_limit``.
-    Returns a summary: status ("finished" or "stopped"), reason, signal (the name of the signal that stopped
-    the run, or None), iteration, env_steps, files.
-    """
-    origin = time.monotonic() if time_origin is None else time_origin
-    run_dir = Path(run_dir)
-    device = resolve_device(runtime.device)
-    torch.set_num_threads(choose_torch_threads(device, runtime.torch_threads))
-    if runtime.checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every is {runtime.checkpoint_every}, expected >= 1")
 
-    elapsed_before = 0.0
-    if resume:
-        state_path = run_dir / STATE_FILE
-        if init_from is not None:
-            raise ValueError("--init-from starts a new run; --resume continues one (give one of them)")
-        if not state_path.is_file():
-            policies = sorted(p.name for p in run_dir.glob("policy_agent*.pt")) if run_dir.is_dir() else []
-            hint = (f"it holds only {', '.join(policies)}: start a new run from it with --init-from {run_dir / policies[0]} --out NEW_DIR"
-                    if policies else f"start a new run with --out {run_dir}, or from a policy file with --init-from POLICY.pt")
-            raise FileNotFoundError(f"{run_dir}: no {STATE_FILE} (optimiser, environments, normaliser) to resume from; {hint}")
-        state = load_torch_file(state_path, "training state")
-        if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT or "config" not in state:
-            raise ValueError(f"{state_path}: not a {TRAIN_STATE_FORMAT} file written by `repconv procgen train`")
-        saved = TrainConfig.from_dict(state["config"])
-        config = TrainConfig.from_dict({**saved.to_dict(), **({"total_steps": total_steps} if total_steps is not None else {})})
-        trainer = Trainer.from_state(state, device=device, env_threads=runtime.env_threads, config=config)
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        meta = read_json(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else {}
-        meta.setdefault("resumed", []).append(run_metadata(config=config.to_dict(), seed=config.seed,
-                                                           from_iteration=trainer.iteration, device=str(device)))
-        meta["config"] = config.to_dict()
-        atomic_write_json(run_dir / CONFIG_FILE, meta)
-        log = _IterationLog(run_dir, keep_through=trainer.iteration)
-    else:
-        if config is None:
-            raise ValueError("a new run needs a config")
-        if total_steps is not None:
-            config = TrainConfig.from_dict({**config.to_dict(), "total_steps": total_steps})
-        if (run_dir / STATE_FILE).exists():
-            raise FileExistsError(f"{run_dir} already holds a run ({STATE_FILE}); continue it with --resume {run_dir} or choose another --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        start = _initial_policy(init_from) if init_from is not None else None
-        trainer = Trainer(config, device=device, env_threads=runtime.env_threads)
-        extra = {}
-        if start is not None:
-            state, extra["init_from"] = start
-            for agent in trainer.agents:  # in place: the fresh optimiser keeps pointing at these parameters
-                agent.model.load_state_dict({**agent.model.state_dict(), **state})
-        atomic_write_json(run_dir / CONFIG_FILE, run_metadata(
-            config=config.to_dict(), seed=config.seed, device=str(device), torch_threads=torch.get_num_threads(),
-            runtime={k: v for k, v in vars(runtime).items()}, **extra))
-        log = _IterationLog(run_dir, keep_through=None)
+def _start(config: TrainConfig | None, run_dir: Path, runtime: RuntimeOptions, device, total_steps: int | None,
+           init_from: str | Path | None):
+    """A new trainer for ``config`` (its agents' weights from ``init_from`` if given), with config.json written and
+    an empty iteration log."""
+    if config is None:
+        raise ValueError("a new run needs a config")
+    if total_steps is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "total_steps": total_steps})
+    if (run_dir / STATE_FILE).exists():
+        raise FileExistsError(f"{run_dir} already holds a run ({STATE_FILE}); continue it with --resume {run_dir} or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = _initial_policy(init_from) if init_from is not None else None
+    trainer = Trainer(config, device=device, env_threads=runtime.env_threads)
+    extra = {}
+    if start is not None:
+        state, extra["init_from"] = start
+        for agent in trainer.agents:  # in place: the fresh optimiser keeps pointing at these parameters
+            agent.model.load_state_dict({**agent.model.state_dict(), **state})
+    atomic_write_json(run_dir / CONFIG_FILE, run_metadata(
+        config=config.to_dict(), seed=config.seed, device=str(device), torch_threads=torch.get_num_threads(),
+        runtime={k: v for k, v in vars(runtime).items()}, **extra))
+    log = _IterationLog(run_dir, keep_through=None)
+    return trainer, log
 
+
+def _iterate(trainer: Trainer, run_dir: Path, runtime: RuntimeOptions, log: _IterationLog, *, origin: float,
+             elapsed_before: float, last_saved: int | None) -> tuple[str, str, str | None]:
+    """Iterate to the config's total steps, logging every iteration and checkpointing every
+    ``runtime.checkpoint_every``; stop early at a signal or before the time limit would pass. Writes the final
+    checkpoint and closes the trainer. Returns (status, reason, signal name or None)."""
     c = trainer.config
     total_iterations = c.num_iterations
     status, reason, stopped_by = "finished", "total_steps reached", None
     checkpoint_s = 2.0  # estimate until measured
     iteration_s = trainer.last_iteration_seconds
-    last_saved = trainer.iteration if resume else None
     start_run = time.monotonic()
     clean = False  # an exception inside an iteration leaves a half-collected rollout: keep the last checkpoint
 
@@ -290,6 +275,46 @@ def train(
         if clean and (last_saved != trainer.iteration or not (run_dir / STATE_FILE).exists()):
             _checkpoint(trainer, run_dir, elapsed_before + time.monotonic() - start_run)
         trainer.close()
+    return status, reason, stopped_by
+
+
+def train(
+    config: TrainConfig | None,
+    run_dir: str | Path,
+    runtime: RuntimeOptions = RuntimeOptions(),
+    *,
+    resume: bool = False,
+    total_steps: int | None = None,
+    time_origin: float | None = None,
+    init_from: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train into ``run_dir`` (new run) or continue the run there (``resume=True``).
+
+    On resume ``config`` is ignored except for ``total_steps`` (pass it to train further).
+    ``init_from`` (new runs only) is a policy checkpoint whose weights every agent starts from; the optimiser,
+    reward normaliser and environments start fresh, and the file is recorded in config.json.
+    ``time_origin`` (``time.monotonic()`` at the start of the command) anchors ``runtime.time_limit``.
+    Returns a summary: status ("finished" or "stopped"), reason, signal (the name of the signal that stopped
+    the run, or None), iteration, env_steps, files.
+    """
+    origin = time.monotonic() if time_origin is None else time_origin
+    run_dir = Path(run_dir)
+    device = resolve_device(runtime.device)
+    torch.set_num_threads(choose_torch_threads(device, runtime.torch_threads))
+    if runtime.checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every is {runtime.checkpoint_every}, expected >= 1")
+
+    if resume:
+        if init_from is not None:
+            raise ValueError("--init-from starts a new run; --resume continues one (give one of them)")
+        trainer, log, elapsed_before = _resume(run_dir, runtime, device, total_steps)
+    else:
+        trainer, log = _start(config, run_dir, runtime, device, total_steps, init_from)
+        elapsed_before = 0.0
+    c = trainer.config
+    total_iterations = c.num_iterations
+    status, reason, stopped_by = _iterate(trainer, run_dir, runtime, log, origin=origin, elapsed_before=elapsed_before,
+                                          last_saved=trainer.iteration if resume else None)
     return {
         "status": status,
         "reason": reason,
