@@ -168,9 +168,6 @@ def _returns_summary(rollouts: dict[str, Rollout], gammas: list[float], rng: np.
 
 def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq: np.random.SeedSequence,
                          progress: bool, evaluation: dict | None = None) -> tuple[dict, dict[str, Rollout]]:
-    train_levels, test_levels = _levels(info)
-    lockstep = [r for r in cfg.renderers if r in LOCKSTEP_RENDERERS]
-    images = [r for r in cfg.renderers if r in IMAGE_RENDERERS]
     rollout_seq, render_seq, boot_seq, gap_seq, paper_seq = seq.spawn(5)
     record: dict[str, Any] = {
         "path": str(path),
@@ -178,54 +175,93 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
         **{k: info.get(k) for k in ("game", "distribution_mode", "algo", "agent", "seed", "has_critic", "train_levels", "env_steps")},
         "splits": {},
     }
+    rollouts = _checkpoint_rollouts(model, info, cfg, rollout_seq, progress)
+    # One bootstrap generator and one stream of renderer draws, consumed in this order by every summary below.
+    boot_rng = np.random.default_rng(boot_seq)
+    render_rngs = iter(np.random.default_rng(s) for s in render_seq.spawn(1000))
+    for split, ro in rollouts.items():
+        record["splits"][split] = _split_distances(model, ro, split, cfg, boot_rng, render_rngs, progress)
+
+    record["R_hat"] = _r_hat(record)
+    record["reward_range"] = _reward_range(rollouts, cfg)
+    record["observed_reward_range"] = list(observed_reward_range(list(rollouts.values())))
+    gammas = sorted(set(cfg.gammas) | {cfg.gamma})
+    record["eps"] = _eps_record(path, info, cfg, rollouts["train"], record["reward_range"], gammas)
+    record["returns"] = _returns_summary(rollouts, gammas, boot_rng, cfg.bootstrap_resamples)
+    record["rendering_gap"], record["Rv_hat"] = _rendering_gap(model, info, cfg, gap_seq, progress)
+    if cfg.paper_metric_states > 0:
+        record["paper_robustness"] = _paper_robustness_record(model, rollouts, cfg, np.random.default_rng(paper_seq),
+                                                              boot_rng)
+    if evaluation is not None:
+        record["evaluation"] = evaluation
+    record["measured_gap"] = _measured_gap(record)
+    for key in ("gap", "gap_ci", "gap_standard_error"):  # one train-test gap per record: measured_gap, with its source
+        record["returns"].pop(key, None)
+    return record, rollouts
+
+
+def _checkpoint_rollouts(model, info: dict, cfg: EstimateConfig, seq: np.random.SeedSequence,
+                         progress: bool) -> dict[str, Rollout]:
+    """One rollout per split (training and test levels), with the lockstep renderers' twin environments."""
+    train_levels, test_levels = _levels(info)
+    lockstep = [r for r in cfg.renderers if r in LOCKSTEP_RENDERERS]
     rollouts: dict[str, Rollout] = {}
-    for split, levels, s in zip(SPLITS, (train_levels, test_levels), rollout_seq.spawn(len(SPLITS))):
+    for split, levels, s in zip(SPLITS, (train_levels, test_levels), seq.spawn(len(SPLITS))):
         rng = np.random.default_rng(s)
         rollouts[split] = collect_rollout(
             model, info["game"], levels, split=split, num_states=cfg.states, num_envs=cfg.num_envs, stride=cfg.stride,
             lockstep=lockstep, distribution_mode=info["distribution_mode"], rand_seed=int(rng.integers(0, 2**31 - 1)),
             rng=rng, max_extra_steps=cfg.max_extra_steps, batch_size=cfg.batch_size, progress=progress,
         )
-    boot_rng = np.random.default_rng(boot_seq)
-    render_rngs = iter(np.random.default_rng(s) for s in render_seq.spawn(1000))
-    for split, ro in rollouts.items():
-        split_rec: dict[str, Any] = {"levels": [ro.levels.start, ro.levels.num], "num_states": ro.num_states, "renderers": {}}
-        for name in cfg.renderers:
-            if name in LOCKSTEP_RENDERERS:
-                d = lockstep_distances(model, ro, name, batch_size=cfg.batch_size)
-                entry = {"kind": "lockstep", **d.summary(boot_rng, cfg.bootstrap_resamples),
-                         "desync": ro.lockstep[name].desync_record()}
-            else:
-                d = image_renderer_distances(model, ro, make_image_renderer(name, 1.0), next(render_rngs),
-                                             batch_size=cfg.batch_size, progress=progress)
-                entry = {"kind": "image", "strength": 1.0, **d.summary(boot_rng, cfg.bootstrap_resamples)}
-            split_rec["renderers"][name] = entry
-        if split == "train" and cfg.sweep_states > 0:
-            sweep = {}
-            for name in images:
-                rows = []
-                for strength in cfg.strengths:
-                    d = image_renderer_distances(model, ro, make_image_renderer(name, strength), next(render_rngs),
-                                                 batch_size=cfg.batch_size, limit=cfg.sweep_states)
-                    s = d.summary(boot_rng, cfg.bootstrap_resamples, keep_samples=False)
-                    rows.append({"strength": strength, "tv": s["tv"], "feature_cosine": s["feature_cosine"]})
-                sweep[name] = rows
-            split_rec["strength_sweep"] = sweep
-        record["splits"][split] = split_rec
+    return rollouts
 
-    record["R_hat"] = _r_hat(record)
-    value_scale, scale_source = _value_scale(path, info, cfg)
+
+def _split_distances(model, ro: Rollout, split: str, cfg: EstimateConfig, boot_rng, render_rngs,
+                     progress: bool) -> dict[str, Any]:
+    """Per renderer, the policy's TV (and feature cosine) between the training rendering and the renderer on the
+    split's visited states; on the training split also the image renderers' strength sweep."""
+    split_rec: dict[str, Any] = {"levels": [ro.levels.start, ro.levels.num], "num_states": ro.num_states, "renderers": {}}
+    for name in cfg.renderers:
+        if name in LOCKSTEP_RENDERERS:
+            d = lockstep_distances(model, ro, name, batch_size=cfg.batch_size)
+            entry = {"kind": "lockstep", **d.summary(boot_rng, cfg.bootstrap_resamples),
+                     "desync": ro.lockstep[name].desync_record()}
+        else:
+            d = image_renderer_distances(model, ro, make_image_renderer(name, 1.0), next(render_rngs),
+                                         batch_size=cfg.batch_size, progress=progress)
+            entry = {"kind": "image", "strength": 1.0, **d.summary(boot_rng, cfg.bootstrap_resamples)}
+        split_rec["renderers"][name] = entry
+    if split == "train" and cfg.sweep_states > 0:
+        sweep = {}
+        for name in [r for r in cfg.renderers if r in IMAGE_RENDERERS]:
+            rows = []
+            for strength in cfg.strengths:
+                d = image_renderer_distances(model, ro, make_image_renderer(name, strength), next(render_rngs),
+                                             batch_size=cfg.batch_size, limit=cfg.sweep_states)
+                s = d.summary(boot_rng, cfg.bootstrap_resamples, keep_samples=False)
+                rows.append({"strength": strength, "tv": s["tv"], "feature_cosine": s["feature_cosine"]})
+            sweep[name] = rows
+        split_rec["strength_sweep"] = sweep
+    return split_rec
+
+
+def _reward_range(rollouts: dict[str, Rollout], cfg: EstimateConfig) -> dict[str, Any]:
+    """The per-step reward range the bounds use: given, or observed in these rollouts (not a guaranteed range)."""
     if cfg.reward_range is not None:
         r_min, r_max = cfg.reward_range
         source = "given (--reward-range)"
     else:
         r_min, r_max = observed_reward_range(list(rollouts.values()))
         source = "observed per-step rewards in these rollouts (min with 0, max with 0): not a guaranteed range"
-    record["reward_range"] = {"r_min": r_min, "r_max": r_max, "source": source}
-    record["observed_reward_range"] = list(observed_reward_range(list(rollouts.values())))
-    train = rollouts["train"]
-    gammas = sorted(set(cfg.gammas) | {cfg.gamma})
-    record["eps"] = {
+    return {"r_min": r_min, "r_max": r_max, "source": source}
+
+
+def _eps_record(path: Path, info: dict, cfg: EstimateConfig, train: Rollout, reward_range: dict[str, Any],
+                gammas: list[float]) -> dict[str, Any]:
+    """eps (the largest |advantage|) three ways: from the critic, from Monte-Carlo returns, and the reward-range bound."""
+    r_min, r_max = reward_range["r_min"], reward_range["r_max"]
+    value_scale, scale_source = _value_scale(path, info, cfg)
+    return {
         "gamma": cfg.gamma,
         "critic": (None if not info.get("has_critic") else
                    {"eps": None, "unusable": scale_source} if value_scale is None else
@@ -242,22 +278,16 @@ def _estimate_checkpoint(path: Path, model, info: dict, cfg: EstimateConfig, seq
                 "discounted returns-to-go (plug-in); reward_range_bound: (r_max - r_min) / (1 - gamma) (upper bound "
                 "when the reward range is a true range)",
     }
-    record["returns"] = _returns_summary(rollouts, gammas, boot_rng, cfg.bootstrap_resamples)
-    record["rendering_gap"], record["Rv_hat"] = _rendering_gap(model, info, cfg, gap_seq, progress)
-    if cfg.paper_metric_states > 0:
-        paper_rng = np.random.default_rng(paper_seq)
-        record["paper_robustness"] = {"note": PAPER_METRIC_NOTE}
-        for split, ro in rollouts.items():
-            n = min(cfg.paper_metric_states, ro.num_states)
-            per_state = paper_robustness(model, ro.frames[:n], paper_rng, batch_size=cfg.batch_size)
-            record["paper_robustness"][split] = summarize(per_state, boot_rng, cfg.bootstrap_resamples,
-                                                          episodes=ro.episode[:n])
-    if evaluation is not None:
-        record["evaluation"] = evaluation
-    record["measured_gap"] = _measured_gap(record)
-    for key in ("gap", "gap_ci", "gap_standard_error"):  # one train-test gap per record: measured_gap, with its source
-        record["returns"].pop(key, None)
-    return record, rollouts
+
+
+def _paper_robustness_record(model, rollouts: dict[str, Rollout], cfg: EstimateConfig, paper_rng, boot_rng) -> dict:
+    """The paper's robustness metric (our reading: a mean KL under random convolutions) per split."""
+    out: dict[str, Any] = {"note": PAPER_METRIC_NOTE}
+    for split, ro in rollouts.items():
+        n = min(cfg.paper_metric_states, ro.num_states)
+        per_state = paper_robustness(model, ro.frames[:n], paper_rng, batch_size=cfg.batch_size)
+        out[split] = summarize(per_state, boot_rng, cfg.bootstrap_resamples, episodes=ro.episode[:n])
+    return out
 
 
 def _gap_row(pairs: list[dict]) -> dict:
