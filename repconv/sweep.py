@@ -62,13 +62,13 @@ ESTIMATE_DIR = "estimate"
 #: choice (1 vs 2 threads, 2 runs at once) on a given machine.
 DEFAULT_TORCH_THREADS = 1
 
-#: Env steps per second and run (all agents together) used by --dry-run. cpu: PPO at cpu-small on 2 shared
-#: cores (docs/procgen_training.md: about 210; 227-257 for each of two runs side by side), MDPO assumed
-#: to step its two agents at the same total rate; cuda: the committed runs of checkpoints/README.md
-#: (six runs sharing one H100). Replace with --steps-per-s for another machine.
+#: Env steps per second and run (all agents together) used by --dry-run. cpu: cpu-small on 2 cores, two 1-thread runs
+#: side by side (the sweep's defaults): median per iteration of the committed study's runs
+#: (checkpoints/coinrun-l10-warm, log.csv): PPO 202-206, MDPO 109-115 (both agents together); cuda: the committed runs
+#: of checkpoints/README.md (six runs sharing one H100). Replace with --steps-per-s for another machine.
 THROUGHPUT: dict[tuple[str, str], float] = {
     ("cpu", "ppo"): 200.0,
-    ("cpu", "mdpo"): 200.0,
+    ("cpu", "mdpo"): 110.0,
     ("cuda", "ppo"): 2200.0,
     ("cuda", "mdpo"): 4000.0,
 }
