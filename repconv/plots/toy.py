@@ -6,6 +6,7 @@ computed here (means and confidence intervals are in the record).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from theory.statements import smallest_return
 
-__all__ = ["FIGURES", "render_all", "table_markdown", "training_curves", "bounds_vs_robustness", "bounds_vs_gamma", "tightest_instances"]
+__all__ = ["FIGURES", "figure_jobs", "render_all", "table_markdown", "training_curves", "bounds_vs_robustness", "bounds_vs_gamma", "tightest_instances"]
 
 _CURVE_PANELS = (
     ("eta_own", "return on own training renderers"),
@@ -158,26 +159,35 @@ FIGURES = {
 }
 
 
-def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[str] = ("png", "pdf"), dpi: int = 110) -> list[Path]:
-    """Draw every figure the record has data for into ``out_dir`` as ``toy_<figure>[_<family>].<format>``."""
+def figure_jobs(results: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(file stem, draw)`` for every figure the record has data for; ``draw()`` returns the Figure."""
+    jobs = [(f"toy_{name}_{family}", partial(draw, results, family))
+            for family, fam in results["families"].items()
+            for name, (draw, needs) in FIGURES.items() if fam.get(needs)]
+    if results.get("tightest"):
+        jobs.append(("toy_tightest_instances", partial(tightest_instances, results)))
+    return jobs
+
+
+def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[str] = ("png", "pdf"), dpi: int = 110,
+               progress: bool = False) -> list[Path]:
+    """Draw every figure the record has data for into ``out_dir`` as ``toy_<figure>[_<family>].<format>``.
+
+    ``progress``: a progress bar over the figures on standard error.
+    """
+    from tqdm.auto import tqdm
+
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-
-    def save(fig, stem: str) -> None:
+    for stem, draw in tqdm(figure_jobs(results), desc="figures", unit="fig", disable=not progress):
+        fig = draw()
         for fmt in formats:
             path = out_dir / f"{stem}.{fmt}"
             fig.savefig(path, dpi=dpi)
             written.append(path)
         plt.close(fig)
-
-    for family, fam in results["families"].items():
-        for name, (draw, needs) in FIGURES.items():
-            if fam.get(needs):
-                save(draw(results, family), f"toy_{name}_{family}")
-    if results.get("tightest"):
-        save(tightest_instances(results), "toy_tightest_instances")
     return written
 
 
