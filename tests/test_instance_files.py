@@ -8,6 +8,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 
@@ -103,3 +104,49 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert json.loads(path.read_text()) == {"a": 1}
+
+
+def _plain_example_text(r_literal: str) -> str:
+    """The example with every number a plain JSON number, and ``r`` replaced by the literal JSON text given."""
+    plain = instance_to_dict(load_instance(EXAMPLE))  # a float instance: plain numbers only
+    plain["r"] = "R_LITERAL"
+    return json.dumps(plain).replace('"R_LITERAL"', r_literal)
+
+
+def test_float_reading_of_plain_numbers_by_hand(tmp_path):
+    # Decimals read as their nearest float, -0.0 as 0.0 (as its exact fraction 0 gives), an underflowing literal as 0.
+    path = tmp_path / "plain.json"
+    path.write_text(_plain_example_text("[[0.1, -0.0], [1e-400, 3], [0, 2.5e-3]]"))
+    inst = load_instance(path)
+    assert inst.mdp.r.dtype == np.float64
+    assert inst.mdp.r.tolist() == [[0.1, 0.0], [0.0, 3.0], [0.0, 0.0025]]
+    assert not np.signbit(inst.mdp.r).any()
+    # every array equals the exact reading rounded to float64
+    exact = load_instance(path, exact=True).to_float()
+    for got, want in ((inst.mdp.P, exact.mdp.P), (inst.mdp.rho0, exact.mdp.rho0), (inst.family.renderers, exact.family.renderers),
+                      (inst.family.test_weights, exact.family.test_weights), (inst.pi, exact.pi), (inst.pi_tilde, exact.pi_tilde)):
+        assert got.dtype == np.float64 and got.tolist() == want.tolist()
+    assert float(inst.mdp.gamma) == 0.9 and inst.family.train == (0,)
+
+
+@pytest.mark.parametrize(
+    "r_literal, message",
+    [
+        ("[[true, 0], [0, 1], [0, 0]]", "MDP.r: entries must be numbers, got bool (ragged nesting?)"),
+        ("[[1e999, 0], [0, 1], [0, 0]]", "MDP.r: ~1e999 is beyond the float64 range (|x| < 1.8e308)"),
+        ("[[NaN, 0], [0, 1], [0, 0]]", "MDP.r[0, 0] is nan, expected a finite number"),
+        ("[[1" + "0" * 400 + ", 0], [0, 1], [0, 0]]", "0000 is beyond the float64 range (|x| < 1.8e308)"),
+        ("[[0, 0], [0, 1], [0]]", "MDP.r: entries must be numbers, got list (ragged nesting?)"),
+        ('[["x", 0], [0, 1], [0, 0]]', """MDP.r: cannot read 'x' as a number (expected e.g. 0.25 or "1/4")"""),
+        ("[[null, 0], [0, 1], [0, 0]]", "MDP.r: entries must be numbers, got NoneType (ragged nesting?)"),
+        ("[[0, 0], [0, 1], [0, 0]], \"P\": [[[0.6, 0.5, 0], [0, 0.5, 0.5]], [[0.5, 0.5, 0], [0, 0.5, 0.5]], "
+         "[[0, 0, 1], [0, 0, 1]]]", "MDP.P[0, 0] sums to 1.1, expected 1 (row of a stochastic matrix)"),
+    ],
+)
+def test_float_reading_words_bad_entries_as_the_entry_by_entry_reading(tmp_path, capsys, r_literal, message):
+    # Plain-number files take a one-conversion path in float mode; a bad entry still gets its precise message.
+    bad = tmp_path / "bad.json"
+    bad.write_text(_plain_example_text(r_literal))
+    assert main(["eval", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(message), lines

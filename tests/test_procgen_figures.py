@@ -4,6 +4,7 @@ checkpoint its own colour and label, the direction of each bound in the titles, 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -58,7 +59,25 @@ def test_every_axis_labelled_and_every_checkpoint_its_own_colour(tmp_path, monke
     assert len(colours) == len(names)
     for ax in figures["bounds_vs_gap"].axes:
         if ax.axison:
-            assert "upper bounds: G1r on |eta_train - eta_test|, G1.test on eta_train - eta_test" in ax.get_title()
+            assert "G1r: |eta_train - eta_test| <= bound; G1.test: eta_test >= eta_train - penalty" in ax.get_title()
+
+
+#: the direction of each inequality, written out by hand (docs/theory.md)
+DIRECTIONS = {"C1": ">=", "G1.test": ">=", "T1": ">=", "G1": "<=", "G1r": "<=", "G1vr": "<="}
+
+
+@pytest.mark.slow
+def test_bound_directions_in_titles_and_open_markers(tmp_path, monkeypatch):
+    figures = _report(tmp_path, monkeypatch, _estimate(2))
+    found: dict[str, set] = {}
+    for name in ("bounds_vs_gap", "rendering_gap_bounds"):
+        for ax in figures[name].axes:
+            for sid, rel in re.findall(r"(G1\.test|G1vr|G1r|G1|C1|T1): [^;\n]*? (>=|<=|==) ", ax.get_title()):
+                found.setdefault(sid, set()).add(rel)
+    assert found == {sid: {DIRECTIONS[sid]} for sid in ("G1r", "G1.test", "G1vr")}
+    for name in ("robustness_vs_gap", "rv_vs_rendering_gap"):
+        markers = [ln for ax in figures[name].axes for ln in ax.get_lines() if ln.get_marker() not in ("None", "", None, "_", "|")]
+        assert markers and all(ln.get_markerfacecolor() == "none" for ln in markers), name
 
 
 @pytest.mark.slow
@@ -69,6 +88,11 @@ def test_empty_panels_carry_a_note(tmp_path, monkeypatch):
             srec["strength_sweep"] = {}
             srec["renderers"]["jitter"]["tv"]["samples"] = []
     figures = _report(tmp_path, monkeypatch, result)
+    # the committed estimate has no discounted returns: every bounds panel says so
+    for ax in figures["bounds_vs_gap"].axes:
+        if ax.axison:
+            assert [t.get_text() for t in ax.texts] == [
+                "no bound and no measured gap at any discount\n(no discounted returns in this estimate)"]
     texts = [t.get_text() for ax in figures["tv_vs_strength"].axes for t in ax.texts]
     assert any("no strength sweep in this result" in t for t in texts)
     jitter = [ax for ax in figures["tv_distributions"].axes if ax.get_title().startswith("jitter")]

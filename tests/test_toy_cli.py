@@ -48,6 +48,17 @@ def test_smoke_repconv_toy_then_plot(tiny_run, tmp_path):
     assert all(p.stat().st_size > 1000 for p in redraw.iterdir())
 
 
+def test_plot_progress_bar_counts_the_figures(tiny_run, tmp_path, capsys):
+    # Two families with training curves, bounds against R and against gamma each, and the tightest instances: 7.
+    results = str(tiny_run / "toy_results.json")
+    assert main(["plot", results, "--out", str(tmp_path / "bar"), "--formats", "png"]) == 0
+    err = capsys.readouterr().err
+    assert "figures" in err and "7/7" in err, err
+    assert main(["plot", results, "--out", str(tmp_path / "quiet"), "--formats", "png", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert len(list((tmp_path / "quiet").iterdir())) == 7
+
+
 def test_optimal_return_in_results_matches_policy_iteration(tiny_run):
     results = json.loads((tiny_run / "toy_results.json").read_text())
     toy = build_family()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -69,3 +70,81 @@ def test_tightest_search_records_reproduce_exactly():
             assert row["holds"] and row["tightness"] <= 1
             if row["gamma_setting"] == 0.9:
                 assert row["gamma"] == pytest.approx(0.9, abs=1e-12)
+
+
+# ---- figures: drawn from a tiny run, checked on the matplotlib Figure objects --------------------------------------
+
+#: the direction of each inequality, written out by hand (docs/theory.md)
+DIRECTIONS = {"C1": ">=", "G1.test": ">=", "T1": ">=", "G1": "<=", "G1r": "<="}
+
+
+@pytest.fixture(scope="module")
+def tiny_figures():
+    """Every toy figure of a tiny run (two alphas, one family, a tiny search): stem -> Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from repconv.plots.toy import figure_jobs
+    from toymdp.distillation import DistillationConfig
+    from toymdp.toy_experiment import ToyExperimentConfig, run_toy_experiment
+
+    config = ToyExperimentConfig(families=("opposed",), alphas=(0.0, 0.3), seeds=2, gammas=(0.5, 0.9),
+                                 train=DistillationConfig(steps=10, eval_every=5),
+                                 search=SearchConfig(num_states=(2,), restarts=1))
+    results = run_toy_experiment(config, progress=False)
+    figures = {stem: draw() for stem, draw in figure_jobs(results)}
+    yield results, figures
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_toy_figures_label_every_axis_and_state_each_direction(tiny_figures):
+    _, figures = tiny_figures
+    assert set(figures) == {"toy_training_curves_opposed", "toy_bounds_vs_R_opposed", "toy_bounds_vs_gamma_opposed",
+                            "toy_tightest_instances"}
+    titled = {}
+    for stem, fig in figures.items():
+        for ax in fig.axes:
+            if ax.axison:
+                assert ax.get_xlabel() and ax.get_ylabel(), (stem, ax.get_title())
+                head = ax.get_title().split("\n")[0]
+                if ":" in head:
+                    titled.setdefault(head.split(":")[0], set()).update(re.findall(r" (>=|<=|==) ", head))
+    # every statement drawn with its relation in the panel title; C1 and G1.test in both bound figures
+    assert titled == {sid: {rel} for sid, rel in DIRECTIONS.items()}
+    legend = [t.get_text() for t in figures["toy_tightest_instances"].axes[0].get_legend().get_texts()]
+    assert legend == ["T1: eta_new >= L - penalty", "G1: |eta_j - eta_k| <= bound"]
+
+
+def test_toy_figures_one_colour_and_label_per_alpha_with_open_markers(tiny_figures):
+    import matplotlib.colors as mcolors
+
+    _, figures = tiny_figures
+    for ax in figures["toy_bounds_vs_R_opposed"].axes:
+        clouds = [c for c in ax.collections if c.get_label().endswith("actual (o)")]
+        assert [c.get_label() for c in clouds] == ["independent: actual (o)", "distilled, alpha=0.3: actual (o)"]
+        edges = {mcolors.to_hex(c.get_edgecolor()[0]) for c in clouds}
+        assert len(edges) == 2
+        assert all(len(c.get_facecolor()) == 0 or c.get_facecolor()[0][3] == 0 for c in clouds)  # open circles
+    curves = figures["toy_training_curves_opposed"].axes[0]
+    lines = [ln for ln in curves.get_lines() if ln.get_label().startswith(("independent", "distilled"))]
+    assert [ln.get_label() for ln in lines] == ["independent", "distilled, alpha=0.3"]
+    assert len({mcolors.to_hex(ln.get_color()) for ln in lines}) == 2
+
+
+def test_empty_toy_panel_says_why(tiny_figures):
+    import copy
+
+    from repconv.plots.toy import bounds_vs_gamma
+
+    results, _ = tiny_figures
+    results = copy.deepcopy(results)
+    rec = results["families"]["opposed"]["gamma_sweep"]["statements"]["G1"]
+    for side in ("lhs", "rhs"):
+        rec[side]["mean"] = np.full_like(np.asarray(rec[side]["mean"], dtype=float), np.nan).tolist()
+    fig = bounds_vs_gamma(results, "opposed")
+    g1 = [ax for ax in fig.axes if ax.get_title().startswith("G1:")]
+    assert [t.get_text() for t in g1[0].texts] == ["no finite value of G1 at any discount"]
+    others = [ax for ax in fig.axes if ax.axison and not ax.get_title().startswith("G1:")]
+    assert all(not ax.texts for ax in others)

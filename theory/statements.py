@@ -37,6 +37,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.lambdarepr import LambdaPrinter
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
 
 __all__ = [
     "PROVENANCE",
@@ -233,6 +234,13 @@ def _exact_abs(x: Any) -> Any:
 
 
 _RELATIONS = {">=": r"\geq", "<=": r"\leq", "==": "="}
+
+
+class _PlainPrinter(StrPrinter):
+    """sympy's plain text with ``|x|`` for ``Abs(x)``, as the figures write it."""
+
+    def _print_Abs(self, expr: sp.Abs) -> str:  # noqa: N802 (sympy's printer API)
+        return f"|{self._print(expr.args[0])}|"
 
 
 @dataclass(frozen=True)
@@ -435,6 +443,18 @@ class Statement:
         if self.penalty is not None:
             rhs = f"{tex(self.first_order)} - {tex(self.penalty)}"
         return f"{tex(self.lhs)} {_RELATIONS[self.relation]} {rhs}"
+
+    def plain_text(self, lhs: str | None = None, bound: str = "bound") -> str:
+        """``"ID: lhs <= bound"`` in plain text, the relation read from the statement (for figure titles).
+
+        ``lhs`` replaces the statement's own left-hand side (e.g. the figure's name for the same quantity); a
+        lower bound with a penalty reads ``lhs >= first_order - penalty``, any other ``lhs <relation> bound``.
+        """
+        left = lhs if lhs is not None else _PlainPrinter().doprint(self.lhs)
+        right = bound
+        if self.penalty is not None:
+            right = f"{_PlainPrinter().doprint(self.first_order)} - {'penalty' if bound == 'bound' else bound}"
+        return f"{self.id}: {left} {self.relation} {right}"
 
     def substitute(self, id: str, substitutions: Mapping[sp.Expr, sp.Expr], **changes: Any) -> Statement:
         """A new statement with ``substitutions`` applied to every expression (metadata from ``changes``)."""

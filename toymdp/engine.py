@@ -310,10 +310,16 @@ def visitation_support(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray
     solution, so round-off cannot make an unreachable state look visited (or the reverse).
     ``rho0`` and ``gamma`` broadcast as in :func:`occupancy`.
     """
-    edges = (transition_matrix(P, sigma) != 0).astype(np.int64)
+    # 0/1 entries: a product counts paths (at most S per entry), exact in float64, and runs on BLAS.
+    edges = (transition_matrix(P, sigma) != 0).astype(np.float64)
     start = np.asarray(rho0 != 0)
     reach = np.broadcast_to(start, edges.shape[:-1]).copy()
-    for _ in range(edges.shape[-1] - 1):
-        reach |= (reach[..., None, :].astype(np.int64) @ edges)[..., 0, :] > 0
+    # Breadth-first: only the states first reached at the previous step can lead somewhere new, and the
+    # search stops at the first step that reaches nothing new (at most S steps, usually far fewer).
+    frontier = reach.copy()
+    while frontier.any():
+        successors = (frontier[..., None, :].astype(np.float64) @ edges)[..., 0, :] > 0
+        frontier = successors & ~reach
+        reach |= frontier
     discounted = _gamma(np.asarray(gamma) != 0, 1)
     return np.where(discounted, reach, np.broadcast_to(start, reach.shape))

@@ -114,6 +114,10 @@ def load_instance(path: str | Path, *, exact: bool = False) -> Instance:
         text = path.read_text()
     except OSError as err:
         raise InstanceFileError(f"{path}: cannot read ({err.strerror})") from None
+    if not exact:
+        instance = _read_plain_floats(text)
+        if instance is not None:
+            return instance
     try:
         # Decimal literals are kept exact; float mode converts them afterwards.
         data = json.loads(text, parse_float=Fraction)
@@ -125,6 +129,54 @@ def load_instance(path: str | Path, *, exact: bool = False) -> Instance:
         return instance_from_dict(data, exact=exact)
     except InstanceFileError as err:
         raise InstanceFileError(f"{path}: {err}") from None
+
+
+#: Keys (and the keys of "policies") whose values are numbers or arrays of numbers.
+NUMBER_KEYS = ("P", "r", "rho0", "gamma", "renderers", "test_weights", "train_weights")
+POLICY_KEYS = ("pi", "pi_tilde")
+
+
+def _plain_float_array(values: Any) -> np.ndarray | None:
+    """``values`` as one float64 array if every entry is a plain, finite JSON ``int`` or ``float``; else None.
+
+    A decimal literal read as a float is the float nearest to it, the same float that rounding its exact
+    fraction gives; ``+ 0.0`` turns ``-0.0`` into the ``0.0`` that the exact reading (``-0.0 == 0``) gives.
+    """
+    try:
+        arr = np.asarray(values, dtype=object)
+        if not set(map(type, arr.reshape(-1).tolist())) <= {int, float}:
+            return None
+        out = arr.astype(np.float64) + 0.0
+    except (ValueError, TypeError, OverflowError):  # ragged nesting, an int beyond the float64 range
+        return None
+    return out if np.isfinite(out).all() else None
+
+
+def _read_plain_floats(text: str) -> Instance | None:
+    """The float instance of ``text`` in one numpy conversion per array, or None to read it entry by entry.
+
+    Only for well-formed files whose every number is a plain JSON number: any other input (``"p/q"``
+    strings, booleans, NaN, values beyond the float64 range, a malformed file) returns None, so that the
+    entry-by-entry reading decides it and words any error exactly as it always has.
+    """
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("policies"), dict):
+        return None
+    data = {**data, "policies": dict(data["policies"])}
+    for holder, keys in ((data, NUMBER_KEYS), (data["policies"], POLICY_KEYS)):
+        for key in keys:
+            if key not in holder:
+                return None
+            holder[key] = _plain_float_array(holder[key])
+            if holder[key] is None:
+                return None
+    try:
+        return instance_from_dict(data, exact=False)
+    except InvalidInstanceError:
+        return None
 
 
 def save_instance(instance: Instance, path: str | Path, note: str | None = None) -> None:

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="figure folder (default: RESULTS' folder/figures)")
     p.add_argument("--formats", default="png,pdf", help="comma-separated figure formats (default: png,pdf)")
     p.add_argument("--dpi", type=float, default=110, help="resolution of raster figures (default: 110)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     # Redrawing figures from saved numbers loses nothing: existing figures are replaced.
     out = check_output_dir(args.out if args.out else path.parent / "figures", "--out", results=[], overwrite=True)
     try:
-        written = importlib.import_module(RENDERERS[kind]).render_all(results, out, formats, dpi=dpi)
+        written = importlib.import_module(RENDERERS[kind]).render_all(
+            results, out, formats, dpi=dpi, progress=not args.no_progress)
     except KeyError as err:
         raise CommandError(f"{path}: incomplete {kind} results, missing key {err}") from None
     print(f"wrote {len(written)} figure files under {out}")

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     path = atomic_write_json(out / "toy_results.json", results, indent=None)  # large arrays: compact
     table = table_markdown(results)
     atomic_write_text(out / "toy_table.md", table)
-    figures = render_all(results, out / "figures", formats)
+    figures = render_all(results, out / "figures", formats, progress=not args.quiet)
     print(table)
     print(f"wrote {path}, {out / 'toy_table.md'} and {len(figures)} figure files under {out / 'figures'}")
     print(f"experiment took {elapsed:.1f} s; redraw the figures with: repconv plot {path}")

@@ -13,6 +13,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from theory.registry import get_statement
+
 __all__ = ["tv_distributions", "tv_vs_strength", "robustness_vs_gap", "bounds_vs_gap", "rendering_gap_bounds",
            "rv_vs_rendering_gap", "write_all", "FIGURES"]
 
@@ -158,11 +160,13 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
         flat[0].text(0.5, 0.5, "no bounds in this result", ha="center", va="center", transform=flat[0].transAxes)
     for ax, rec in zip(flat, recs):
         bg = rec["bounds"]["by_gamma"]
+        drawn = 0
         horizon = 1.0 / (1.0 - np.asarray(bg["gammas"], dtype=float))
         for key in bg["curves"]:
             vals = np.asarray([np.nan if v is None else v for v in bg["curves"][key]], dtype=float)
             if not np.isfinite(vals).any():
                 continue
+            drawn += 1
             (line,) = ax.plot(horizon, vals, "-", label=key)
             vac = np.asarray([bool(v) for v in bg.get("vacuous", {}).get(key, [False] * len(vals))])
             ax.plot(horizon[~vac], vals[~vac], "o", ms=4, color=line.get_color())
@@ -172,7 +176,10 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
             ax.plot(horizon, rr, "k:", label="return range")
         gap = np.asarray([np.nan if v is None else abs(v) for v in bg["measured_gap"]], dtype=float)
         if np.isfinite(gap).any():
-            ax.plot(horizon, gap, "ks-", ms=4, label="|measured gap| (discounted)")
+            drawn += 1
+            ax.plot(horizon, gap, "ks-", ms=4, mfc="none", label="|measured gap| (discounted)")
+        if not drawn:
+            _no_data(ax, "no bound and no measured gap at any discount\n(no discounted returns in this estimate)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         # the discounted gap of a sparse, late reward is astronomically small at short horizons: keep the
@@ -183,8 +190,9 @@ def bounds_vs_gap(result: dict, stem: Path) -> list[Path]:
             ax.set_ylim(bottom=min(lows) * 1e-8)
         ax.set_xlabel("effective horizon 1/(1-gamma)")
         ax.set_ylabel("bound on |eta_train - eta_test|")
-        ax.set_title(rec["label"] + "\nupper bounds: G1r on |eta_train - eta_test|, G1.test on eta_train - eta_test"
-                     "\n(o: informative, x: vacuous by the statement's threshold)", fontsize=7)
+        ax.set_title(f"{rec['label']}\n{get_statement('G1r').plain_text(lhs='|eta_train - eta_test|')}; "
+                     f"{get_statement('G1.test').plain_text()}\n(o: informative, x: vacuous by the statement's threshold)",
+                     fontsize=7)
         ax.grid(alpha=0.3)
         _legend(ax, 6)
     return _save(fig, stem)
@@ -229,7 +237,8 @@ def rendering_gap_bounds(result: dict, stem: Path, split: str = "test") -> list[
             ax.set_xscale("log")
             ax.set_yscale("symlog", linthresh=1e-2)
             ax.set_ylim(bottom=0)  # |gap| and bounds are non-negative
-            ax.set_title(f"{name}, {algo.upper()} ({split} levels)", fontsize=9)
+            ax.set_title(f"{name}, {algo.upper()} ({split} levels)\n"
+                         + "; ".join(get_statement(sid).plain_text(lhs="|gap|") for sid in ("G1vr", "G1r")), fontsize=8)
             ax.set_xlabel("effective horizon 1/(1-gamma)")
             ax.set_ylabel("|eta_train_render - eta_k|")
             ax.grid(alpha=0.3)
@@ -257,7 +266,8 @@ def rv_vs_rendering_gap(result: dict, stem: Path) -> list[Path]:
                     continue
                 xci, yci = rv["ci"][i], gp["by_gamma"]["ci"][k]
                 ax.errorbar([x], [y], xerr=[[x - xci[0]], [xci[1] - x]], yerr=[[y - yci[0]], [yci[1] - y]],
-                            fmt=markers.get(name, "o"), color=styles[rec["label"]]["color"], capsize=2, ms=6, alpha=0.8,
+                            fmt=markers.get(name, "o"), mfc="none", mew=1.2, color=styles[rec["label"]]["color"],
+                            capsize=2, ms=6, alpha=0.8,
                             label=f"{styles[rec['label']]['name']} / {name}")
         rc = (result.get("rank_correlation") or {}).get(split) or {}
         txt = "n/a" if rc.get("value") is None else f"{rc['value']:.2f} [{rc['ci'][0]:.2f}, {rc['ci'][1]:.2f}]"
@@ -266,7 +276,10 @@ def rv_vs_rendering_gap(result: dict, stem: Path) -> list[Path]:
         ax.set_xlabel("Rv_hat (visitation-weighted TV)")
         ax.set_ylabel("rendering gap eta_train_render - eta_k")
         ax.grid(alpha=0.3)
-        _legend(ax, 6)
+    # one legend outside the panels: inside, its 24 entries hid the points at large Rv_hat
+    handles = {lab: h for ax in axes[0] for h, lab in zip(*ax.get_legend_handles_labels())}
+    if handles:
+        fig.legend(handles.values(), handles.keys(), fontsize=6, loc="outside right center")
     return _save(fig, stem)
 
 

@@ -6,14 +6,16 @@ computed here (means and confidence intervals are in the record).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from theory.registry import get_statement
 from theory.statements import smallest_return
 
-__all__ = ["FIGURES", "render_all", "table_markdown", "training_curves", "bounds_vs_robustness", "bounds_vs_gamma", "tightest_instances"]
+__all__ = ["FIGURES", "figure_jobs", "render_all", "table_markdown", "training_curves", "bounds_vs_robustness", "bounds_vs_gamma", "tightest_instances"]
 
 _CURVE_PANELS = (
     ("eta_own", "return on own training renderers"),
@@ -33,7 +35,17 @@ def _alpha_colours(alphas: list[float]) -> list[Any]:
     plt = _plt()
     cmap = plt.get_cmap("viridis")
     n = max(len(alphas) - 1, 1)
-    return ["black" if a == 0 else cmap(0.15 + 0.8 * (i - 1) / max(n - 1, 1)) for i, a in enumerate(alphas)]
+    # viridis up to 0.8: its last yellows are hard to see on white
+    return ["black" if a == 0 else cmap(0.15 + 0.65 * (i - 1) / max(n - 1, 1)) for i, a in enumerate(alphas)]
+
+
+def _no_data(ax, text: str) -> None:
+    """A note in a panel that has nothing to draw, so that an empty panel says why."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
+
+
+def _finite(*arrays: Any) -> bool:
+    return any(np.isfinite(np.asarray(a, dtype=float)).any() for a in arrays)
 
 
 def _alpha_label(a: float) -> str:
@@ -57,9 +69,11 @@ def training_curves(results: dict[str, Any], family: str):
             ax.axhline(fam["family"]["eta_optimal"], color="grey", ls=":", lw=1, label=r"optimal $\eta^*$")
         ax.set_title(title)
         ax.set_xlabel("gradient step")
-    axes[0].set_ylabel("value (mean, %d%% CI over %d seeds)" % (round(100 * results["config"]["confidence"]), len(fam["seeds"])))
+        ax.set_ylabel(title)
     axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"toy family '{family}': independent vs mutually distilled agents")
+    level = round(100 * results["config"]["confidence"])
+    fig.suptitle(f"toy family '{family}': independent vs mutually distilled agents "
+                 f"(mean and {level}% CI over {len(fam['seeds'])} seeds)")
     return fig
 
 
@@ -75,17 +89,20 @@ def bounds_vs_robustness(results: dict[str, Any], family: str):
         x_key = "R_sum" if sid == "C1" else "R"
         x = np.asarray(fam["curves"][x_key])
         lhs, rhs = np.asarray(st[sid]["lhs"]), np.asarray(st[sid]["rhs"])
+        # open circles and crosses: points of a dense cloud stay distinguishable where they overlap
         for i, a in enumerate(fam["alphas"]):
-            ax.scatter(x[i].ravel(), lhs[i].ravel(), s=6, color=colours[i], alpha=0.5, marker="o",
-                       label=f"{_alpha_label(a)}: actual")
-            ax.scatter(x[i].ravel(), rhs[i].ravel(), s=6, color=colours[i], alpha=0.5, marker="x")
+            ax.scatter(x[i].ravel(), lhs[i].ravel(), s=16, facecolors="none", edgecolors=colours[i], linewidths=0.8,
+                       alpha=0.7, marker="o", label=f"{_alpha_label(a)}: actual (o)")
+            ax.scatter(x[i].ravel(), rhs[i].ravel(), s=16, color=colours[i], linewidths=0.8, alpha=0.7, marker="x",
+                       label=f"{_alpha_label(a)}: bound (x)")
+        if not _finite(lhs, rhs):
+            _no_data(ax, f"no finite value of {sid} in this record")
         ax.axhline(smallest_return(fam["family"]["r_min"], fam["family"]["gamma"]), color="red", ls="--", lw=1,
                    label=r"vacuous below $r_{min}/(1-\gamma)$")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel(r"$R(\pi) + R(\tilde\pi) + D_{train}$ (peer $\pi$, agent $\tilde\pi$)" if sid == "C1" else r"$R(\tilde\pi)$ of the agent")
         ax.set_ylabel("o: left-hand side   x: right-hand side")
-        ax.set_title(f"{sid}: " + (r"$\eta_{test}(\tilde\pi) \geq \sum_k p_k L - $penalty" if sid == "C1"
-                                   else r"$\eta_{test}(\pi) \geq \eta_{train}(\pi) - 2\epsilon R/(1-\gamma)$"), fontsize=9)
+        ax.set_title(get_statement(sid).plain_text(), fontsize=9)
     axes[0][0].legend(fontsize=6, loc="lower left", markerscale=2)
     fig.suptitle(f"toy family '{family}': actual test return (o) against its lower bounds (x), every checkpoint and seed")
     return fig
@@ -107,6 +124,8 @@ def bounds_vs_gamma(results: dict[str, Any], family: str):
     show = [0, len(fam["alphas"]) - 1] if len(fam["alphas"]) > 1 else [0]
     for ax, sid in zip(axes.ravel(), sids):
         rec = sweep["statements"][sid]
+        if not _finite(*(np.asarray(rec[side]["mean"])[i] for side in ("lhs", "rhs") for i in show)):
+            _no_data(ax, f"no finite value of {sid} at any discount")
         for i in show:
             a = fam["alphas"][i]
             ax.plot(gammas, np.asarray(rec["lhs"]["mean"])[i], color=colours[i], lw=1.6, label=f"{_alpha_label(a)}: lhs")
@@ -116,7 +135,8 @@ def bounds_vs_gamma(results: dict[str, Any], family: str):
         ax.plot(gammas, sweep["vacuous_level"], color="red", ls=":", lw=1, label=r"$r_{min}/(1-\gamma)$")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel(r"discount $\gamma$")
-        ax.set_title(f"{sid} (red triangles: vacuous for most runs)", fontsize=9)
+        ax.set_ylabel("lhs (solid), rhs (dashed)")
+        ax.set_title(f"{get_statement(sid).plain_text()}\n(red triangles: vacuous for most runs)", fontsize=8)
     axes[0][0].legend(fontsize=6)
     fig.suptitle(f"toy family '{family}': bounds against the discount (final policies, trained at gamma={fam['family']['gamma']:g})")
     return fig
@@ -136,15 +156,18 @@ def tightest_instances(results: dict[str, Any]):
             rows = [row for row in tight[sid] if str(row["gamma_setting"]) == setting]
             xs = np.arange(len(rows)) + j * width
             values = [row["tightness"] for row in rows]
-            ax.bar(xs, values, width=width, label=sid)
+            ax.bar(xs, values, width=width, label=get_statement(sid).plain_text())
             for xpos, row in zip(xs, rows):
                 note = f"{row['tightness']:.3g}" + (f"\n$\\gamma$={row['gamma']:.2g}" if setting == "optimised" else "")
                 ax.annotate(note, (xpos, row["tightness"]), ha="center", va="bottom", fontsize=6)
             ax.set_xticks(np.arange(len(rows)) + width * (len(sids) - 1) / 2, [f"S={row['num_states']}" for row in rows])
+        if not any(row for sid in sids for row in tight[sid] if str(row["gamma_setting"]) == setting):
+            _no_data(ax, "no instance searched at this setting")
         ax.axhline(1.0, color="grey", ls=":", lw=1)
         ax.set_ylim(0, 1.25)
+        ax.set_xlabel("number of states S")
+        ax.set_ylabel("largest tightness ratio found\n(exact; 1 = the bound is attained)")
         ax.set_title(r"$\gamma$ chosen by the optimiser" if setting == "optimised" else rf"$\gamma$ = {setting}", fontsize=9)
-    axes[0][0].set_ylabel("largest tightness ratio found\n(exact; 1 = the bound is attained)")
     axes[0][0].legend(fontsize=7, loc="lower left")
     fig.suptitle("tightest instances found by the optimiser over small MDPs")
     return fig
@@ -158,26 +181,35 @@ FIGURES = {
 }
 
 
-def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[str] = ("png", "pdf"), dpi: int = 110) -> list[Path]:
-    """Draw every figure the record has data for into ``out_dir`` as ``toy_<figure>[_<family>].<format>``."""
+def figure_jobs(results: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(file stem, draw)`` for every figure the record has data for; ``draw()`` returns the Figure."""
+    jobs = [(f"toy_{name}_{family}", partial(draw, results, family))
+            for family, fam in results["families"].items()
+            for name, (draw, needs) in FIGURES.items() if fam.get(needs)]
+    if results.get("tightest"):
+        jobs.append(("toy_tightest_instances", partial(tightest_instances, results)))
+    return jobs
+
+
+def render_all(results: dict[str, Any], out_dir: str | Path, formats: Iterable[str] = ("png", "pdf"), dpi: int = 110,
+               progress: bool = False) -> list[Path]:
+    """Draw every figure the record has data for into ``out_dir`` as ``toy_<figure>[_<family>].<format>``.
+
+    ``progress``: a progress bar over the figures on standard error.
+    """
+    from tqdm.auto import tqdm
+
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-
-    def save(fig, stem: str) -> None:
+    for stem, draw in tqdm(figure_jobs(results), desc="figures", unit="fig", disable=not progress):
+        fig = draw()
         for fmt in formats:
             path = out_dir / f"{stem}.{fmt}"
             fig.savefig(path, dpi=dpi)
             written.append(path)
         plt.close(fig)
-
-    for family, fam in results["families"].items():
-        for name, (draw, needs) in FIGURES.items():
-            if fam.get(needs):
-                save(draw(results, family), f"toy_{name}_{family}")
-    if results.get("tightest"):
-        save(tightest_instances(results), "toy_tightest_instances")
     return written
 
 
