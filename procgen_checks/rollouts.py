@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -167,6 +168,81 @@ def _level_seeds(env) -> np.ndarray:
     return np.array([info["level_seed"] for info in env.get_info()], dtype=np.int64)
 
 
+class _LockstepTwins:
+    """The lockstep renderers' twin environments: each replays the reference's actions under its own rendering,
+    with a :class:`LockstepSync` that drops an environment once the pair's levels or rewards disagree."""
+
+    def __init__(self, game: str, names, num_envs: int, levels: LevelRange, distribution_mode: str, rand_seed: int):
+        self.names = list(names)
+        self.num_envs = num_envs
+        self.envs = {name: make_procgen(game, num_envs, levels, distribution_mode=distribution_mode,
+                                        rand_seed=rand_seed, render=LOCKSTEP_RENDERERS[name]) for name in self.names}
+        self.syncs = {name: LockstepSync(num_envs) for name in self.names}
+        self.obs: dict[str, Any] = {}
+        self.recorded: dict[str, tuple[list, list]] = {name: ([], []) for name in self.names}
+
+    def observe_first(self, first, seeds) -> None:
+        for name, twin in self.envs.items():
+            rew_b, self.obs[name], first_b = twin.observe()
+            self.syncs[name].update(-1, np.zeros(self.num_envs), rew_b, first, first_b, seeds, _level_seeds(twin))
+
+    def record(self) -> None:
+        for name in self.names:
+            self.recorded[name][0].append(self.obs[name]["rgb"].copy())
+            self.recorded[name][1].append(self.syncs[name].alive.copy())
+
+    def step(self, t: int, actions: np.ndarray, reward, first, seeds) -> None:
+        for name, twin in self.envs.items():
+            twin.act(actions.astype(np.int32))
+            rew_b, self.obs[name], first_b = twin.observe()
+            self.syncs[name].update(t, reward, rew_b, first, first_b, seeds, _level_seeds(twin))
+
+    def frames(self, n: int, num_envs: int) -> dict[str, LockstepFrames]:
+        return {name: LockstepFrames(np.concatenate(self.recorded[name][0])[:n],
+                                     np.concatenate(self.recorded[name][1])[:n], list(self.syncs[name].events),
+                                     num_envs)
+                for name in self.names}
+
+    def close(self) -> None:
+        for e in self.envs.values():
+            getattr(e, "close", lambda: None)()
+
+
+class _RecordedStates:
+    """The states recorded every ``stride`` steps (all environments at once) and where they came from."""
+
+    def __init__(self):
+        self.frames, self.actions, self.env, self.step, self.episode = [], [], [], [], []
+
+    def add(self, frames: np.ndarray, actions: np.ndarray, t: int, finished_count: np.ndarray) -> None:
+        E = len(actions)
+        self.frames.append(frames.copy())
+        self.actions.append(actions.copy())
+        self.env.append(np.arange(E))
+        self.step.append(np.full(E, t))
+        self.episode.append(np.arange(E) * 1_000_000 + finished_count)
+
+
+def _act(model: ActorCritic, frames: np.ndarray, need: np.ndarray, rng: np.random.Generator):
+    """Actions sampled from the policy for the environments in ``need`` (0 for the others) and their values
+    (NaN where not evaluated or without a critic)."""
+    out = policy_outputs(model, frames[need])
+    actions = np.zeros(len(need), dtype=np.int64)
+    actions[need] = sample_actions(out.probs, rng)
+    vals = np.full(len(need), np.nan)
+    if out.values is not None:
+        vals[need] = out.values
+    return actions, vals
+
+
+def _check_rollout_args(num_states: int, num_envs: int, stride: int, lockstep) -> None:
+    if num_states < 1 or num_envs < 1 or stride < 1:
+        raise ValueError(f"num_states={num_states}, num_envs={num_envs}, stride={stride}: each must be >= 1")
+    for name in lockstep:
+        if name not in LOCKSTEP_RENDERERS:
+            raise ValueError(f"{name!r} is not a lockstep renderer; known: {', '.join(LOCKSTEP_RENDERERS)}")
+
+
 def collect_rollout(
     model: ActorCritic,
     game: str,
@@ -190,31 +266,23 @@ def collect_rollout(
     ``twin_rand_seed`` (default: ``rand_seed``) exists to test the desync detection: a twin with another
     seed plays other levels and must be reported out of sync.
     """
-    if num_states < 1 or num_envs < 1 or stride < 1:
-        raise ValueError(f"num_states={num_states}, num_envs={num_envs}, stride={stride}: each must be >= 1")
-    for name in lockstep:
-        if name not in LOCKSTEP_RENDERERS:
-            raise ValueError(f"{name!r} is not a lockstep renderer; known: {', '.join(LOCKSTEP_RENDERERS)}")
+    _check_rollout_args(num_states, num_envs, stride, lockstep)
     E = num_envs
-    twin_seed = rand_seed if twin_rand_seed is None else twin_rand_seed
     env = make_procgen(game, E, levels, distribution_mode=distribution_mode, rand_seed=rand_seed, render=REFERENCE_RENDER)
-    twins = {name: make_procgen(game, E, levels, distribution_mode=distribution_mode, rand_seed=twin_seed,
-                                render=LOCKSTEP_RENDERERS[name]) for name in lockstep}
-    syncs = {name: LockstepSync(E) for name in lockstep}
+    twins = _LockstepTwins(game, lockstep, E, levels, distribution_mode,
+                           rand_seed if twin_rand_seed is None else twin_rand_seed)
     _, obs, first = env.observe()
     seeds = _level_seeds(env)
     first_level_seeds = seeds.copy()
-    twin_obs = {}
-    for name, twin in twins.items():
-        rew_b, twin_obs[name], first_b = twin.observe()
-        syncs[name].update(-1, np.zeros(E), rew_b, first, first_b, seeds, _level_seeds(twin))
+    twins.observe_first(first, seeds)
 
     record_blocks = math.ceil(num_states / E)
     record_len = (record_blocks - 1) * stride + 1
-    rec_frames, rec_actions, rec_env, rec_step, rec_episode = [], [], [], [], []
+    recorded = _RecordedStates()
     finished_count = np.zeros(E, dtype=np.int64)
-    rec_twin = {name: ([], []) for name in lockstep}
     rewards, dones, step_values = [], [], []
+    # After the recording, each environment runs on until its first episode and its last recorded episode have
+    # ended (or max_extra_steps), so that returns-to-go of recorded states are complete.
     first_done = np.zeros(E, dtype=bool)
     last_record_done = np.zeros(E, dtype=bool)
     bar = tqdm(total=record_blocks, desc=f"{game} {split} states", unit="block", disable=not progress, leave=False)
@@ -225,32 +293,17 @@ def collect_rollout(
             break
         frames = obs["rgb"]
         need = np.ones(E, dtype=bool) if recording else ~(first_done & last_record_done)
-        out = policy_outputs(model, frames[need])
-        actions = np.zeros(E, dtype=np.int64)
-        actions[need] = sample_actions(out.probs, rng)
-        vals = np.full(E, np.nan)
-        if out.values is not None:
-            vals[need] = out.values
+        actions, vals = _act(model, frames, need, rng)
         if recording and t % stride == 0:
-            rec_frames.append(frames.copy())
-            rec_actions.append(actions.copy())
-            rec_env.append(np.arange(E))
-            rec_step.append(np.full(E, t))
-            rec_episode.append(np.arange(E) * 1_000_000 + finished_count)
-            for name in lockstep:
-                rec_twin[name][0].append(twin_obs[name]["rgb"].copy())
-                rec_twin[name][1].append(syncs[name].alive.copy())
+            recorded.add(frames, actions, t, finished_count)
+            twins.record()
             last_record_done[:] = False
             bar.update(1)
         env.act(actions.astype(np.int32))
         reward, obs, first = env.observe()
         first = np.asarray(first, dtype=bool)
-        if recording and twins:
-            seeds = _level_seeds(env)
-            for name, twin in twins.items():
-                twin.act(actions.astype(np.int32))
-                rew_b, twin_obs[name], first_b = twin.observe()
-                syncs[name].update(t, reward, rew_b, first, first_b, seeds, _level_seeds(twin))
+        if recording and twins.names:
+            twins.step(t, actions, reward, first, _level_seeds(env))
         rewards.append(np.asarray(reward, dtype=float))
         dones.append(first)
         step_values.append(vals)
@@ -259,34 +312,30 @@ def collect_rollout(
         finished_count += first
         t += 1
     bar.close()
-    for e in (env, *twins.values()):
-        getattr(e, "close", lambda: None)()
+    getattr(env, "close", lambda: None)()
+    twins.close()
 
     n = num_states
     cat = lambda xs: np.concatenate(xs)[:n]  # noqa: E731
-    frames = cat(rec_frames)
+    frames = cat(recorded.frames)
     # The reference outputs are evaluated again in fixed batches of ``batch_size``: CPU convolutions may
     # round differently at other batch sizes (e.g. the acting batch of num_envs), and every rendering
     # of these frames is evaluated in the same batches, so that an identity rendering gives TV = 0 exactly.
     outputs = policy_outputs(model, frames, batch_size)
-    lock = {
-        name: LockstepFrames(cat(rec_twin[name][0]), cat(rec_twin[name][1]), list(syncs[name].events), E)
-        for name in lockstep
-    }
     return Rollout(
         split=split,
         levels=levels,
         frames=frames,
         outputs=outputs,
-        actions=cat(rec_actions),
-        env_index=cat(rec_env),
-        step=cat(rec_step),
+        actions=cat(recorded.actions),
+        env_index=cat(recorded.env),
+        step=cat(recorded.step),
         rewards=np.array(rewards),
         dones=np.array(dones),
         step_values=np.array(step_values) if model.has_critic else None,
         first_level_seeds=first_level_seeds,
-        lockstep=lock,
-        episode=cat(rec_episode),
+        lockstep=twins.frames(n, E),
+        episode=cat(recorded.episode),
     )
 
 
