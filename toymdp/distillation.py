@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from common.fields import documented
 from theory.quantities import kl
 
 from . import engine
@@ -57,11 +58,11 @@ __all__ = [
 class DistillationConfig:
     """Optimisation settings for :func:`train`."""
 
-    steps: int = 400  #: gradient steps
-    learning_rate: float = 0.1  #: step size (Adam's, or plain gradient descent's)
-    optimizer: str = "adam"  #: "adam" or "sgd" (plain gradient descent)
-    init_scale: float = 0.5  #: initial weights ~ N(0, init_scale^2), one draw per agent and seed
-    eval_every: int = 10  #: record measurements every this many steps (and at the last step)
+    steps: int = documented(400, "gradient steps")
+    learning_rate: float = documented(0.1, "step size (Adam's, or plain gradient descent's)")
+    optimizer: str = documented("adam", "optimiser: 'adam' or 'sgd' (plain gradient descent)")
+    init_scale: float = documented(0.5, "initial weights ~ N(0, init_scale^2), one draw per agent and seed")
+    eval_every: int = documented(10, "measure every this many steps (and at the last step)")
 
     def __post_init__(self) -> None:
         if self.steps < 1:

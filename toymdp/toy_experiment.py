@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from common.fields import documented
 from common.stats import mean_ci
 from theory.statements import smallest_return
 
@@ -51,15 +52,15 @@ METRICS = ("eta_own", "eta_train", "eta_test", "gap", "R", "eps", "R_sum")
 class SearchConfig:
     """The optimiser over small instances that looks for the tightest T1 and G1 instances."""
 
-    statements: tuple[str, ...] = ("T1", "G1")  #: statements whose tightness ratio is maximised
-    num_states: tuple[int, ...] = (2, 3, 4, 5)  #: instance sizes S (at most 5)
-    num_actions: int = 2
-    num_renderers: int = 2
-    num_observations: int = 3
-    #: discounts: None lets the optimiser choose gamma in [0, 0.99]; a number fixes it
-    gammas: tuple[float | None, ...] = (None, 0.9, 0.99)
-    restarts: int = 6  #: independent optimiser runs per statement, size and discount (the best is kept)
-    seed: int = 0
+    statements: tuple[str, ...] = documented(("T1", "G1"), "statements whose tightness ratio is maximised")
+    num_states: tuple[int, ...] = documented((2, 3, 4, 5), "numbers of states S of the instances searched, at most 5")
+    num_actions: int = documented(2, "actions A of the instances searched")
+    num_renderers: int = documented(2, "renderers K of the instances searched")
+    num_observations: int = documented(3, "observations O of the instances searched")
+    gammas: tuple[float | None, ...] = documented(
+        (None, 0.9, 0.99), "discounts: None lets the optimiser choose gamma in [0, 0.99]; a number fixes it")
+    restarts: int = documented(6, "independent optimiser runs per statement, size and discount (the best is kept)")
+    seed: int = documented(0, "seed of the optimiser's random draws")
 
     def __post_init__(self) -> None:
         if any(not 1 <= s <= 5 for s in self.num_states):
@@ -72,15 +73,19 @@ class SearchConfig:
 class ToyExperimentConfig:
     """Everything ``repconv toy`` runs; the defaults reproduce the documented table and figures."""
 
-    families: tuple[str, ...] = ("opposed", "disjoint")  #: presets of toymdp.toy.PRESETS
-    alphas: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)  #: distillation weights; 0 = independent
-    seeds: int = 20  #: seeds (initialisations), paired across alphas
-    first_seed: int = 0
-    train: DistillationConfig = field(default_factory=DistillationConfig)
-    statements: tuple[str, ...] = ("C1", "G1", "G1.test", "G1r", "T1")  #: decided along training
-    gammas: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99)  #: bounds against gamma
-    search: SearchConfig | None = field(default_factory=SearchConfig)  #: None skips the tightest-instance search
-    confidence: float = 0.95  #: level of the confidence intervals over seeds
+    families: tuple[str, ...] = documented(("opposed", "disjoint"), "toy families, presets of toymdp.toy.PRESETS")
+    alphas: tuple[float, ...] = documented(
+        (0.0, 0.01, 0.03, 0.1, 0.3, 1.0), "distillation weights; must include 0 (independent training)")
+    seeds: int = documented(20, "number of seeds (initialisations), paired across alphas")
+    first_seed: int = documented(0, "first seed")
+    train: DistillationConfig = documented(default_factory=DistillationConfig, help="optimisation of both agents")
+    statements: tuple[str, ...] = documented(
+        ("C1", "G1", "G1.test", "G1r", "T1"), "statements decided along training ('none': no statement)")
+    gammas: tuple[float, ...] = documented(
+        (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99), "discounts of the bounds-against-gamma sweep")
+    search: SearchConfig | None = documented(
+        default_factory=SearchConfig, help="the tightest-instance search; None skips it")
+    confidence: float = documented(0.95, "level of the confidence intervals over seeds")
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in PRESETS]
