@@ -24,7 +24,6 @@ from typing import Any
 from common.fields import documented
 
 from .envs import DISTRIBUTION_MODES, check_game
-from .renderers import parse_renderers
 
 __all__ = ["ALGOS", "TrainConfig", "PRESETS", "make_config", "RuntimeOptions", "EstimateConfig", "DEFAULT_GAMMAS"]
 
@@ -208,6 +207,8 @@ class EstimateConfig:
     seed: int = documented(0, "seed of every random draw")
 
     def __post_init__(self) -> None:
+        from .renderers import parse_renderers  # imports torch-side modules: only when a config is made
+
         self.renderers = parse_renderers(self.renderers)
         for name, v in (("states", self.states), ("num_envs", self.num_envs), ("stride", self.stride),
                         ("gap_episodes", self.gap_episodes), ("gap_stride", self.gap_stride),
