@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from common.fields import documented
 from common.files import atomic_write_json
 from theory.registry import get_statement
 
 from . import engine
 from .checks import CheckResult, check_all, default_ids
+from .config import CheckConfig
 from .evaluation import evaluate
 from .hypothesis_search import hypothesis_search
 from .instance_io import instance_to_dict
@@ -41,7 +41,16 @@ from .search import optimise, random_batches
 from .statement_terms import statement_terms
 from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
-__all__ = ["METHODS", "CheckConfig", "Tally", "CheckReport", "all_ids", "run_checks", "exact_counterexample", "save_counterexamples"]
+__all__ = [
+    "METHODS",
+    "CheckConfig",
+    "Tally",
+    "CheckReport",
+    "all_ids",
+    "run_checks",
+    "exact_counterexample",
+    "save_counterexamples",
+]
 
 METHODS = ("random", "optimiser", "hypothesis")
 
@@ -193,22 +202,6 @@ def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **kw)
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """What ``repconv check`` decides and how hard it searches (the defaults of :func:`run_checks`)."""
-
-    n: int = documented(1000, "random instances")
-    exact: bool = documented(False, "draw and decide the random instances in exact rational arithmetic")
-    seed: int = documented(0, "seed of the random instances, the optimiser and hypothesis")
-    ids: list[str] | None = documented(None, "IDs to check (default: all statements, parts and variants)")
-    max_redecide: int = documented(
-        5, "per ID and random batch, clear float failures re-decided exactly (near ties always are)")
-    restarts: int = documented(2, "optimiser restarts per ID, one small shape each (0 skips)")
-    iterations: int = documented(30, "optimiser generations per restart")
-    population: int = documented(24, "optimiser population per generation")
-    hypothesis_examples: int = documented(100, "hypothesis examples (0 skips; needs the test extra)")
 
 
 def run_checks(

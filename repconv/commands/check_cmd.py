@@ -10,6 +10,7 @@ from repconv.cli import CommandError
 from repconv.options import add_dataclass_arguments, dataclass_values
 from repconv.outputs import OVERWRITE_HELP, check_output_dir, check_output_file
 from common.files import atomic_write_json, run_metadata
+from toymdp.config import CheckConfig
 
 
 class CheckInterrupted(CommandError):
@@ -19,8 +20,6 @@ class CheckInterrupted(CommandError):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from toymdp.falsification import CheckConfig
-
     p = sub.add_parser(
         "check",
         help="check every statement and variant on random instances; search for counterexamples",
@@ -94,7 +93,7 @@ def _tightest_table(record: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from theory.registry import get_statement
-    from toymdp.falsification import CheckConfig, all_ids, run_checks, save_counterexamples
+    from toymdp.falsification import all_ids, run_checks, save_counterexamples
 
     config = CheckConfig(**dataclass_values(args, CheckConfig))
     if args.n < 0 or args.restarts < 0 or args.hypothesis_examples < 0 or args.iterations < 1 or args.population < 2:

@@ -9,6 +9,7 @@ from repconv.cli import CommandError
 from repconv.options import add_dataclass_arguments, comma_separated, dataclass_values
 from repconv.outputs import OVERWRITE_HELP, check_figure_formats, check_output_dir
 from common.files import atomic_write_json, atomic_write_text, run_metadata
+from toymdp.config import DistillationConfig, SearchConfig, ToyExperimentConfig
 
 
 #: Namespace prefixes of the options generated from each configuration dataclass.
@@ -16,9 +17,6 @@ _EXPERIMENT, _TRAIN, _SEARCH = "toy_", "train_", "search_"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from toymdp.distillation import DistillationConfig
-    from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
-
     p = sub.add_parser(
         "toy",
         help="run the toy example: spurious backgrounds, independent vs mutually distilled agents",
@@ -48,9 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace):
     """The experiment configuration from the command line (options and defaults generated from the dataclasses)."""
-    from toymdp.distillation import DistillationConfig
-    from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
-
     try:
         train = DistillationConfig(**dataclass_values(args, DistillationConfig, prefix=_TRAIN))
         search = None if args.no_search else SearchConfig(**dataclass_values(args, SearchConfig, prefix=_SEARCH))
