@@ -1,9 +1,11 @@
-"""Training configuration: one typed dataclass, named presets, and command-line overrides.
+"""Configurations of the Procgen commands: one typed dataclass each, named training presets.
 
 :class:`TrainConfig` holds everything that changes what a run computes (game, algorithm,
 hyperparameters, level range). How a run executes (device, thread counts, time limit, checkpoint
-period) lives in :class:`procgen_checks.training.RuntimeOptions`, so a run resumed on another machine
-computes the same thing.
+period) lives in :class:`RuntimeOptions`, so a run resumed on another machine computes the same thing.
+:class:`EstimateConfig` holds the settings of an estimation run (:mod:`procgen_checks.estimate`).
+Every field is declared with :func:`common.fields.documented`; the command line builds its options from them.
+This module imports neither torch nor Procgen, so the command line can be built without them.
 
 Defaults are the paper's protocol (its public code, which uses CleanRL's ``ppo_procgen``):
 distribution mode ``hard``, 500 training levels starting at 0, 50M environment steps per agent,
@@ -15,54 +17,51 @@ to [-10, 10]; MDPO adds ``alpha * KL(pi_peer || pi_self)`` with ``alpha = 1``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
+
+from common.fields import documented
 
 from .envs import DISTRIBUTION_MODES, check_game
 
-__all__ = ["ALGOS", "TrainConfig", "PRESETS", "make_config", "add_config_arguments", "config_overrides"]
+__all__ = ["ALGOS", "TrainConfig", "PRESETS", "make_config", "RuntimeOptions", "EstimateConfig", "DEFAULT_GAMMAS"]
 
 ALGOS = ("ppo", "mdpo")
-
-
-def _doc(text: str, default: Any) -> Any:
-    return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run's algorithm, hyperparameters and environment (one documented line per field)."""
 
-    game: str = _doc("Procgen game", "coinrun")
-    algo: str = _doc("'ppo' (one agent) or 'mdpo' (two agents, each distilled towards the other)", "ppo")
-    seed: int = _doc("seeds python, numpy and torch, and is Procgen's rand_seed (the same for both MDPO agents)", 1)
-    distribution_mode: str = _doc("Procgen distribution mode: 'easy' or 'hard'", "hard")
-    num_levels: int = _doc("number of training levels: level seeds [start_level, start_level + num_levels)", 500)
-    start_level: int = _doc("first training level seed", 0)
-    total_steps: int = _doc("environment steps per agent (rounded down to whole iterations)", 50_000_000)
-    num_envs: int = _doc("parallel environments per agent", 64)
-    num_steps: int = _doc("steps per environment per rollout (rollout = num_envs x num_steps)", 256)
-    num_minibatches: int = _doc("minibatches per epoch (must divide num_envs x num_steps)", 8)
-    update_epochs: int = _doc("passes over each rollout", 3)
-    learning_rate: float = _doc("Adam learning rate (constant, no annealing)", 5e-4)
-    adam_eps: float = _doc("Adam epsilon", 1e-5)
-    gamma: float = _doc("discount factor (GAE and reward normalisation)", 0.999)
-    gae_lambda: float = _doc("GAE lambda", 0.95)
-    clip_coef: float = _doc("PPO clip range for the probability ratio and the value update", 0.2)
-    clip_value_loss: bool = _doc("clip the value update around the rollout's value estimate", True)
-    value_coef: float = _doc("weight of the value loss", 0.5)
-    entropy_coef: float = _doc("weight of the entropy bonus", 0.01)
-    max_grad_norm: float = _doc("gradient norm clip, applied to each agent's parameters separately", 0.5)
-    norm_adv: bool = _doc("normalise advantages per minibatch (mean 0, std 1)", True)
-    adv_norm_eps: float = _doc("epsilon added to the advantage std", 1e-8)
-    normalize_reward: bool = _doc("divide rewards by a running std of the discounted return", True)
-    reward_clip: float = _doc("clip normalised rewards to [-reward_clip, reward_clip]", 10.0)
-    alpha: float = _doc("MDPO: weight of KL(pi_peer || pi_self) in each agent's loss", 1.0)
-    kl_eps: float = _doc("MDPO: epsilon inside the logarithms of the KL term", 1e-8)
-    stats_window: int = _doc("finished training episodes averaged into the logged 'recent' return", 100)
-    torch_deterministic: bool = _doc("ask cuDNN for deterministic kernels (the paper's setting)", True)
+    game: str = documented("coinrun", "Procgen game")
+    algo: str = documented("ppo", "'ppo' (one agent) or 'mdpo' (two agents, each distilled towards the other)")
+    seed: int = documented(1, "seeds python, numpy and torch, and is Procgen's rand_seed (the same for both MDPO agents)")
+    distribution_mode: str = documented("hard", "Procgen distribution mode: 'easy' or 'hard'")
+    num_levels: int = documented(500, "number of training levels: level seeds [start_level, start_level + num_levels)")
+    start_level: int = documented(0, "first training level seed")
+    total_steps: int = documented(50_000_000, "environment steps per agent (rounded down to whole iterations)")
+    num_envs: int = documented(64, "parallel environments per agent")
+    num_steps: int = documented(256, "steps per environment per rollout (rollout = num_envs x num_steps)")
+    num_minibatches: int = documented(8, "minibatches per epoch (must divide num_envs x num_steps)")
+    update_epochs: int = documented(3, "passes over each rollout")
+    learning_rate: float = documented(5e-4, "Adam learning rate (constant, no annealing)")
+    adam_eps: float = documented(1e-5, "Adam epsilon")
+    gamma: float = documented(0.999, "discount factor (GAE and reward normalisation)")
+    gae_lambda: float = documented(0.95, "GAE lambda")
+    clip_coef: float = documented(0.2, "PPO clip range for the probability ratio and the value update")
+    clip_value_loss: bool = documented(True, "clip the value update around the rollout's value estimate")
+    value_coef: float = documented(0.5, "weight of the value loss")
+    entropy_coef: float = documented(0.01, "weight of the entropy bonus")
+    max_grad_norm: float = documented(0.5, "gradient norm clip, applied to each agent's parameters separately")
+    norm_adv: bool = documented(True, "normalise advantages per minibatch (mean 0, std 1)")
+    adv_norm_eps: float = documented(1e-8, "epsilon added to the advantage std")
+    normalize_reward: bool = documented(True, "divide rewards by a running std of the discounted return")
+    reward_clip: float = documented(10.0, "clip normalised rewards to [-reward_clip, reward_clip]")
+    alpha: float = documented(1.0, "MDPO: weight of KL(pi_peer || pi_self) in each agent's loss")
+    kl_eps: float = documented(1e-8, "MDPO: epsilon inside the logarithms of the KL term")
+    stats_window: int = documented(100, "finished training episodes averaged into the logged 'recent' return")
+    torch_deterministic: bool = documented(True, "ask cuDNN for deterministic kernels (the paper's setting)")
 
     def __post_init__(self) -> None:
         check_game(self.game)
@@ -153,45 +152,77 @@ def make_config(preset: str = "paper", **overrides: Any) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def _parse_int(text: str) -> int:
-    """Integers as written by people: ``25000000``, ``25_000_000`` or ``25e6``."""
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        value = float(text)
-        if not value.is_integer():
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        return int(value)
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How a run executes; none of it changes what it computes (on a given device)."""
+
+    device: str = documented("auto", "auto (CUDA when torch sees one), cpu, or cuda[:k]")
+    torch_threads: int | None = documented(
+        None, "torch CPU threads (default: all cores but one on CPU, at most 4 with CUDA)")
+    env_threads: int | None = documented(None, "Procgen stepping threads per agent (default: Procgen's 4)")
+    time_limit: float | None = documented(
+        None, "stop at an iteration boundary, checkpoint written, before SECONDS have passed since the command started")
+    checkpoint_every: int = documented(10, "iterations between checkpoints")
+    progress: bool = documented(True, "progress bar on stderr")
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+#: Discounts of the bounds-against-gamma curves of an estimation run.
+DEFAULT_GAMMAS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
-#: Fields given their own positional-style options by the train command (not repeated here).
-_COMMAND_FIELDS = ("game", "algo", "seed")
+@dataclass
+class EstimateConfig:
+    """Settings of one estimation run; every field is written to the result's metadata."""
 
+    renderers: list[str] = documented(
+        default_factory=lambda: ["backgrounds", "randconv", "jitter"],
+        help="comma-separated renderer names (procgen_checks.renderers.RENDERER_NAMES)")
+    states: int = documented(512, "recorded states per checkpoint and split")
+    num_envs: int = documented(
+        16, "parallel environments per rollout (also the number of first episodes per split behind the measured gap)")
+    stride: int = documented(4, "record every stride-th step (thins the correlation between consecutive frames)")
+    strengths: list[float] = documented(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
+                                        help="image-renderer strengths of the sweep")
+    sweep_states: int = documented(128, "training-level states per strength in the sweep; 0 skips it")
+    gamma: float = documented(0.999, "discount of eps and of the bounds at the training horizon (the paper's PPO gamma)")
+    gammas: list[float] = documented(default_factory=lambda: list(DEFAULT_GAMMAS),
+                                     help="discounts of the bound-vs-gamma curves")
+    reward_range: tuple[float, float] | None = documented(
+        None, "per-step reward range (r_min, r_max) (default: the range observed in the rollouts, stated as such)")
+    value_scale: float | None = documented(
+        None, "multiplies critic values to give reward units (default: the reward normaliser in the training run's "
+              "state.pt beside the checkpoint, else 1)")
+    max_extra_steps: int = documented(
+        1000, "steps after recording to let first episodes finish (Procgen's episodes time out at 1000 steps)")
+    gap_episodes: int = documented(
+        16, "episodes per split and arm of the measured rendering gap (each renderer's arm replays the reference "
+            "arm's levels, episode by episode)")
+    gap_stride: int = documented(1, "per-state TV behind Rv_hat on every Nth step of each episode; 1 is unbiased")
+    gap_max_steps: int = documented(1000, "steps after which an episode of the rendering-gap arms counts as unfinished")
+    paper_metric_states: int = documented(
+        256, "states per split for the paper's robustness metric (mean KL under 3 N(0,1) random convolutions); "
+             "0 skips it")
+    bootstrap_resamples: int = documented(1000, "bootstrap resamples")
+    batch_size: int = documented(256, "states per forward pass of the policy")
+    seed: int = documented(0, "seed of every random draw")
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--field-name`` option per :class:`TrainConfig` field (default: the preset's value)."""
-    group = parser.add_argument_group("hyperparameters (override the preset's values)")
-    for f in fields(TrainConfig):
-        if f.name in _COMMAND_FIELDS:
-            continue
-        kind = type(f.default)
-        if kind is bool:
-            group.add_argument(_flag(f.name), dest=f"cfg_{f.name}", action=argparse.BooleanOptionalAction,
-                               default=None, help=f.metadata["help"])
-        else:
-            group.add_argument(_flag(f.name), dest=f"cfg_{f.name}", type=_parse_int if kind is int else kind, default=None,
-                               metavar=kind.__name__.upper(), help=f.metadata["help"])
+    def __post_init__(self) -> None:
+        from .renderers import parse_renderers  # imports torch-side modules: only when a config is made
 
-
-def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The fields given on the command line (None for those left to the preset)."""
-    out = {}
-    for f in fields(TrainConfig):
-        value = getattr(args, f"cfg_{f.name}", None)
-        if value is not None:
-            out[f.name] = value
-    return out
+        self.renderers = parse_renderers(self.renderers)
+        for name, v in (("states", self.states), ("num_envs", self.num_envs), ("stride", self.stride),
+                        ("gap_episodes", self.gap_episodes), ("gap_stride", self.gap_stride),
+                        ("gap_max_steps", self.gap_max_steps),
+                        ("bootstrap_resamples", self.bootstrap_resamples), ("batch_size", self.batch_size)):
+            if int(v) < 1:
+                raise ValueError(f"{name} is {v}, expected >= 1")
+        if self.sweep_states < 0 or self.max_extra_steps < 0 or self.paper_metric_states < 0:
+            raise ValueError("sweep_states, max_extra_steps and paper_metric_states must be >= 0")
+        for s in self.strengths:
+            if not 0 <= s <= 1:
+                raise ValueError(f"strength {s} outside [0, 1]")
+        for g in [self.gamma, *self.gammas]:
+            if not 0 <= g < 1:
+                raise ValueError(f"gamma {g} outside [0, 1)")
+        if self.reward_range is not None and not self.reward_range[0] < self.reward_range[1]:
+            raise ValueError(f"reward range {self.reward_range}: expected r_min < r_max")

@@ -18,7 +18,7 @@ across games and runs (:mod:`common.stats`). The result is one JSON-ready dict.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from common.files import read_json
 from common.stats import difference_interval, interval_estimate, probability_of_improvement_interval, stratified_bootstrap
 
 from .checkpoints import load_policy, load_torch_file
+from .config import DEFAULT_GAMMAS, EstimateConfig
 from .envs import LevelRange, level_split
 from .estimators import (
     LOWER_ESTIMATE_NOTE,
@@ -45,76 +46,14 @@ from .estimators import (
     policy_distance,
     summarize,
 )
-from .renderers import IMAGE_RENDERERS, LOCKSTEP_RENDERERS, make_image_renderer, parse_renderers
+from .renderers import IMAGE_RENDERERS, LOCKSTEP_RENDERERS, make_image_renderer
 from .rollouts import REFERENCE, Rollout, collect_episodes, collect_rollout, episode_render_seeds
 
 __all__ = ["EstimateConfig", "run_estimate", "merge_results", "DEFAULT_GAMMAS", "SPLITS"]
 
 SPLITS = ("train", "test")
-#: Discount factors of the bound-vs-gamma curves (effective horizons 1/(1-gamma) from 2 to 1000).
-DEFAULT_GAMMAS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 #: Training levels assumed when a checkpoint does not record its own (Cobbe et al. 2020 protocol).
 DEFAULT_TRAIN_LEVELS = {"easy": 200, "hard": 500}
-
-
-@dataclass
-class EstimateConfig:
-    """Settings of one estimation run; every field is written to the result's metadata."""
-
-    renderers: list[str] = field(default_factory=lambda: ["backgrounds", "randconv", "jitter"])
-    """renderer names (procgen_checks.renderers.RENDERER_NAMES)"""
-    states: int = 512
-    """recorded states per checkpoint and split"""
-    num_envs: int = 16
-    """parallel environments per rollout (also the number of first episodes behind the measured gap)"""
-    stride: int = 4
-    """record every stride-th step (thins the correlation between consecutive frames)"""
-    strengths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
-    """strengths of the image-renderer sweep"""
-    sweep_states: int = 128
-    """states (of the training split) per strength in the sweep"""
-    gamma: float = 0.999
-    """discount of eps and of the bounds at the training horizon (the paper's PPO gamma)"""
-    gammas: list[float] = field(default_factory=lambda: list(DEFAULT_GAMMAS))
-    """grid of discounts for the bounds as a function of gamma"""
-    reward_range: tuple[float, float] | None = None
-    """(r_min, r_max) per step; None: the range observed in the rollouts (stated as observed)"""
-    value_scale: float | None = None
-    """multiplies critic values to give reward units; None: from the run's reward normaliser (state.pt
-    beside the checkpoint) when there is one, else 1"""
-    max_extra_steps: int = 1000
-    """steps after recording to let first episodes finish (Procgen's episodes time out at 1000 steps)"""
-    gap_episodes: int = 16
-    """episodes per split and arm of the rendering-gap measurement (each renderer's arm replays the reference
-    arm's levels, episode by episode)"""
-    gap_stride: int = 1
-    """measure the per-state TV behind Rv_hat on every gap_stride-th step of each episode (1: unbiased)"""
-    gap_max_steps: int = 1000
-    """steps after which an episode of the rendering-gap measurement counts as unfinished"""
-    paper_metric_states: int = 256
-    """recorded states (of each split) for the paper's robustness metric; 0 skips it"""
-    bootstrap_resamples: int = 1000
-    batch_size: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.renderers = parse_renderers(self.renderers)
-        for name, v in (("states", self.states), ("num_envs", self.num_envs), ("stride", self.stride),
-                        ("gap_episodes", self.gap_episodes), ("gap_stride", self.gap_stride),
-                        ("gap_max_steps", self.gap_max_steps),
-                        ("bootstrap_resamples", self.bootstrap_resamples), ("batch_size", self.batch_size)):
-            if int(v) < 1:
-                raise ValueError(f"{name} is {v}, expected >= 1")
-        if self.sweep_states < 0 or self.max_extra_steps < 0 or self.paper_metric_states < 0:
-            raise ValueError("sweep_states, max_extra_steps and paper_metric_states must be >= 0")
-        for s in self.strengths:
-            if not 0 <= s <= 1:
-                raise ValueError(f"strength {s} outside [0, 1]")
-        for g in [self.gamma, *self.gammas]:
-            if not 0 <= g < 1:
-                raise ValueError(f"gamma {g} outside [0, 1)")
-        if self.reward_range is not None and not self.reward_range[0] < self.reward_range[1]:
-            raise ValueError(f"reward range {self.reward_range}: expected r_min < r_max")
 
 
 def _levels(info: dict) -> tuple[LevelRange, LevelRange]:

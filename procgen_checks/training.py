@@ -23,7 +23,6 @@ import os
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,25 +31,13 @@ import torch
 from common.files import atomic_write_json, atomic_write_text, file_sha256, read_json, run_metadata
 
 from .checkpoints import load_policy, load_torch_file, resolve_policy_path, save_policy, torch_save_atomic
-from .config import TrainConfig
+from .config import RuntimeOptions, TrainConfig
 from .ppo import TRAIN_STATE_FORMAT, Trainer
 
 __all__ = ["RuntimeOptions", "resolve_device", "choose_torch_threads", "train", "STATE_FILE"]
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
-
-
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """How a run executes; none of it changes what it computes (on a given device)."""
-
-    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda[:k]"
-    torch_threads: int | None = None  # CPU threads for torch; None: choose_torch_threads
-    env_threads: int | None = None  # Procgen's stepping threads per vector env; None: Procgen's default (4)
-    time_limit: float | None = None  # seconds from the start of the command; stop before it at an iteration boundary
-    checkpoint_every: int = 10  # iterations between checkpoints
-    progress: bool = True  # tqdm progress bar on stderr
 
 
 def resolve_device(name: str) -> torch.device:

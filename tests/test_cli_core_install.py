@@ -33,6 +33,22 @@ def test_procgen_commands_without_the_extra_name_it(tmp_path):
         assert '.[procgen]' in lines[0]
 
 
+def test_building_the_parser_loads_no_heavy_library():
+    # `repconv --help` and the Procgen commands build every subcommand's options; the configuration dataclasses they
+    # are generated from must not pull in the toy maths (scipy, sympy), hypothesis, matplotlib or torch.
+    code = (
+        "import sys\n"
+        "from repconv.cli import build_parser\n"
+        "build_parser()\n"
+        "print(' '.join(sorted({k.split('.')[0] for k in sys.modules})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    loaded = set(out.stdout.split())
+    assert "repconv" in loaded
+    heavy = loaded & {"scipy", "sympy", "hypothesis", "matplotlib", "torch"}
+    assert not heavy, f"building the parser imports {sorted(heavy)}"
+
+
 def test_hypothesis_is_a_core_dependency():
     # toymdp.strategies and the hypothesis phase of `repconv check` must work after `pip install -e .`.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -109,22 +109,3 @@ def test_measurements_use_the_peer_as_base_policy():
         own = alone[agent].eta[list(toy.agent_renderers[agent])].mean()
         assert m["eta_own"][agent] == pytest.approx(own, rel=1e-12)
         assert m["R_sum"][agent] == pytest.approx(alone[0].R + alone[1].R + tv, rel=1e-12)
-
-
-def test_toy_help_states_the_real_defaults(capsys):
-    """The defaults printed by ``repconv toy --help`` are those of the configuration dataclasses."""
-    from toymdp.distillation import DistillationConfig
-    from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
-
-    with pytest.raises(SystemExit):
-        main(["toy", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    cfg, train = ToyExperimentConfig(), DistillationConfig()
-    fmt = lambda xs: ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in xs)  # noqa: E731
-    for expected in (
-        f"(default: {fmt(cfg.families)})", f"(default: {fmt(cfg.alphas)})", f"(default: {cfg.seeds})",
-        f"(default: {train.steps})", f"(default: {train.learning_rate:g})", f"(default: {train.optimizer})",
-        f"(default: {train.eval_every})", f"(default: {fmt(cfg.statements)})", f"(default: {fmt(cfg.gammas)})",
-        f"(default: {fmt(SearchConfig().num_states)})", f"(default: {SearchConfig().restarts})",
-    ):
-        assert expected in text, expected

@@ -30,7 +30,6 @@ term, ``d KL(p || q) / dz_q = q - p`` and ``d KL(p || q) / dz_p = p * (log p - l
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -38,6 +37,7 @@ import numpy as np
 from theory.quantities import kl
 
 from . import engine
+from .config import DistillationConfig
 from .toy import ToyFamily, softmax_policy
 
 __all__ = [
@@ -51,32 +51,6 @@ __all__ = [
     "initial_weights",
     "train",
 ]
-
-
-@dataclass(frozen=True)
-class DistillationConfig:
-    """Optimisation settings for :func:`train`."""
-
-    steps: int = 400  #: gradient steps
-    learning_rate: float = 0.1  #: step size (Adam's, or plain gradient descent's)
-    optimizer: str = "adam"  #: "adam" or "sgd" (plain gradient descent)
-    init_scale: float = 0.5  #: initial weights ~ N(0, init_scale^2), one draw per agent and seed
-    eval_every: int = 10  #: record measurements every this many steps (and at the last step)
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"DistillationConfig.steps is {self.steps}, expected >= 1")
-        if self.learning_rate <= 0:
-            raise ValueError(f"DistillationConfig.learning_rate is {self.learning_rate}, expected > 0")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"DistillationConfig.optimizer is {self.optimizer!r}, expected 'adam' or 'sgd'")
-        if self.init_scale < 0:
-            raise ValueError(f"DistillationConfig.init_scale is {self.init_scale}, expected >= 0")
-        if self.eval_every < 1:
-            raise ValueError(f"DistillationConfig.eval_every is {self.eval_every}, expected >= 1")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class OwnReturn(NamedTuple):

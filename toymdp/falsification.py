@@ -31,6 +31,7 @@ from theory.registry import get_statement
 
 from . import engine
 from .checks import CheckResult, check_all, default_ids
+from .config import CheckConfig
 from .evaluation import evaluate
 from .hypothesis_search import hypothesis_search
 from .instance_io import instance_to_dict
@@ -40,7 +41,16 @@ from .search import optimise, random_batches
 from .statement_terms import statement_terms
 from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
-__all__ = ["METHODS", "Tally", "CheckReport", "all_ids", "run_checks", "exact_counterexample", "save_counterexamples"]
+__all__ = [
+    "METHODS",
+    "CheckConfig",
+    "Tally",
+    "CheckReport",
+    "all_ids",
+    "run_checks",
+    "exact_counterexample",
+    "save_counterexamples",
+]
 
 METHODS = ("random", "optimiser", "hypothesis")
 
@@ -195,17 +205,17 @@ def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
 
 
 def run_checks(
-    n: int,
+    n: int = CheckConfig.n,
     *,
-    exact: bool = False,
-    seed: int = 0,
-    ids: list[str] | None = None,
+    exact: bool = CheckConfig.exact,
+    seed: int = CheckConfig.seed,
+    ids: list[str] | None = CheckConfig.ids,
     batch_size: int | None = None,
-    max_redecide: int = 5,
-    restarts: int = 2,
-    iterations: int = 30,
-    population: int = 24,
-    hypothesis_examples: int = 100,
+    max_redecide: int = CheckConfig.max_redecide,
+    restarts: int = CheckConfig.restarts,
+    iterations: int = CheckConfig.iterations,
+    population: int = CheckConfig.population,
+    hypothesis_examples: int = CheckConfig.hypothesis_examples,
     progress: bool = True,
 ) -> CheckReport:
     """Decide every ID on ``n`` random instances, then search with the optimiser and hypothesis.

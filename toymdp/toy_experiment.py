@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from theory.statements import smallest_return
 
 from . import engine
 from .checks import check_statement
-from .distillation import DistillationConfig, initial_weights, train
+from .config import SearchConfig, ToyExperimentConfig
+from .distillation import initial_weights, train
 from .evaluation import Evaluation, evaluate
 from .toy import PRESETS, ToyFamily, build_family, softmax_policy
 
@@ -45,62 +46,6 @@ __all__ = [
 #: Per-agent metrics recorded along training (``D_train`` is per pair). ``R_sum`` is the argument
 #: ``R(pi) + R(pi~) + D_train(pi, pi~)`` of C1's penalty, with the peer as ``pi``.
 METRICS = ("eta_own", "eta_train", "eta_test", "gap", "R", "eps", "R_sum")
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """The optimiser over small instances that looks for the tightest T1 and G1 instances."""
-
-    statements: tuple[str, ...] = ("T1", "G1")  #: statements whose tightness ratio is maximised
-    num_states: tuple[int, ...] = (2, 3, 4, 5)  #: instance sizes S (at most 5)
-    num_actions: int = 2
-    num_renderers: int = 2
-    num_observations: int = 3
-    #: discounts: None lets the optimiser choose gamma in [0, 0.99]; a number fixes it
-    gammas: tuple[float | None, ...] = (None, 0.9, 0.99)
-    restarts: int = 6  #: independent optimiser runs per statement, size and discount (the best is kept)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if any(not 1 <= s <= 5 for s in self.num_states):
-            raise ValueError(f"SearchConfig.num_states is {self.num_states}, expected sizes in 1..5")
-        if self.restarts < 1:
-            raise ValueError(f"SearchConfig.restarts is {self.restarts}, expected >= 1")
-
-
-@dataclass(frozen=True)
-class ToyExperimentConfig:
-    """Everything ``repconv toy`` runs; the defaults reproduce the documented table and figures."""
-
-    families: tuple[str, ...] = ("opposed", "disjoint")  #: presets of toymdp.toy.PRESETS
-    alphas: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)  #: distillation weights; 0 = independent
-    seeds: int = 20  #: seeds (initialisations), paired across alphas
-    first_seed: int = 0
-    train: DistillationConfig = field(default_factory=DistillationConfig)
-    statements: tuple[str, ...] = ("C1", "G1", "G1.test", "G1r", "T1")  #: decided along training
-    gammas: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99)  #: bounds against gamma
-    search: SearchConfig | None = field(default_factory=SearchConfig)  #: None skips the tightest-instance search
-    confidence: float = 0.95  #: level of the confidence intervals over seeds
-
-    def __post_init__(self) -> None:
-        unknown = [f for f in self.families if f not in PRESETS]
-        if unknown:
-            raise ValueError(f"unknown toy family {unknown[0]!r}; known: {', '.join(PRESETS)}")
-        if not self.families:
-            raise ValueError("ToyExperimentConfig.families is empty")
-        if 0.0 not in self.alphas:
-            raise ValueError(f"ToyExperimentConfig.alphas is {self.alphas}; it must include 0 (independent training)")
-        if any(a < 0 for a in self.alphas):
-            raise ValueError(f"ToyExperimentConfig.alphas is {self.alphas}, expected alpha >= 0")
-        if self.seeds < 2:
-            raise ValueError(
-                f"ToyExperimentConfig.seeds is {self.seeds}, expected >= 2 (a confidence interval needs two)"
-            )
-        if any(not 0 <= g < 1 for g in self.gammas):
-            raise ValueError(f"ToyExperimentConfig.gammas is {self.gammas}, expected values in [0, 1)")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _policies(toy: ToyFamily, W1: np.ndarray, W2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,10 @@ import math
 import time
 
 from repconv.cli import CommandError
+from repconv.options import add_dataclass_arguments, dataclass_values
 from repconv.outputs import OVERWRITE_HELP, check_output_dir, check_output_file
 from common.files import atomic_write_json, run_metadata
+from toymdp.config import CheckConfig
 
 
 class CheckInterrupted(CommandError):
@@ -31,20 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "eta_test(pi~); G1, G1r, G1v, G1vr on the rendering gap), with counts of wins; exits with status 1 if a statement or a proved variant has a counterexample."
         ),
     )
-    p.add_argument("--n", type=int, default=1000, help="random instances (default 1000)")
-    p.add_argument("--exact", action="store_true", help="draw and decide the random instances in exact rational arithmetic")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random instances, the optimiser and hypothesis (default 0)")
+    add_dataclass_arguments(p, CheckConfig, only=("n", "exact", "seed"))
     p.add_argument("--json", metavar="OUT", help="write the tables and run metadata to OUT (JSON)")
-    p.add_argument("--restarts", type=int, default=2, help="optimiser restarts per ID, one small shape each (default 2; 0 skips)")
-    p.add_argument("--iterations", type=int, default=30, help="optimiser generations per restart (default 30)")
-    p.add_argument("--population", type=int, default=24, help="optimiser population per generation (default 24)")
-    p.add_argument("--hypothesis", type=int, default=100, metavar="EXAMPLES",
-                   help="hypothesis examples (default 100; 0 skips; needs the test extra)")
-    p.add_argument("--max-redecide", type=int, default=5,
-                   help="per ID and random batch, clear float failures re-decided exactly (near ties always are; default 5)")
+    add_dataclass_arguments(p, CheckConfig, only=("restarts", "iterations", "population", "hypothesis_examples",
+                                                  "max_redecide"),
+                            flags={"hypothesis_examples": "--hypothesis"}, metavars={"hypothesis_examples": "EXAMPLES"})
     p.add_argument("--counterexamples", metavar="DIR", help="save the smallest counterexample of each ID as DIR/ID.json")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " (counterexamples in DIR)")
-    p.add_argument("--ids", help="comma-separated IDs to check (default: all statements, parts and variants)")
+    add_dataclass_arguments(p, CheckConfig, only=("ids",))
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -99,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from theory.registry import get_statement
     from toymdp.falsification import all_ids, run_checks, save_counterexamples
 
-    if args.n < 0 or args.restarts < 0 or args.hypothesis < 0 or args.iterations < 1 or args.population < 2:
+    config = CheckConfig(**dataclass_values(args, CheckConfig))
+    if args.n < 0 or args.restarts < 0 or args.hypothesis_examples < 0 or args.iterations < 1 or args.population < 2:
         raise CommandError("--n, --restarts and --hypothesis must be >= 0, --iterations >= 1, --population >= 2")
     if args.seed < 0:
         raise CommandError(f"--seed is {args.seed}, expected >= 0")
@@ -107,9 +104,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json")
     if args.counterexamples is not None:
         check_output_dir(args.counterexamples, "--counterexamples", results=["*.json"], overwrite=args.overwrite)
-    ids = None
-    if args.ids:
-        ids = [s.strip() for s in args.ids.split(",") if s.strip()]
+    ids = config.ids or None
+    if ids:
         known = all_ids()
         unknown = [s for s in ids if s not in known]
         if unknown:
@@ -117,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         report = run_checks(
-            args.n, exact=args.exact, seed=args.seed, ids=ids, max_redecide=args.max_redecide, restarts=args.restarts,
-            iterations=args.iterations, population=args.population, hypothesis_examples=args.hypothesis,
-            progress=not args.no_progress,
+            config.n, exact=config.exact, seed=config.seed, ids=ids, max_redecide=config.max_redecide,
+            restarts=config.restarts, iterations=config.iterations, population=config.population,
+            hypothesis_examples=config.hypothesis_examples, progress=not args.no_progress,
         )
     except KeyboardInterrupt:
         # The tables exist only once every ID is decided: there is nothing partial to write.

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from repconv.cli import CommandError
+from repconv.options import add_dataclass_arguments, dataclass_values
 from repconv.outputs import OVERWRITE_HELP, check_output_dir
 from common.files import atomic_write_json, atomic_write_text, read_json, run_metadata
 
@@ -20,21 +21,8 @@ RESULT_FILE = "estimate.json"
 REPORT_FILE = "report.md"
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _range(text: str) -> tuple[float, float]:
-    vals = _floats(text)
-    if len(vals) != 2:
-        raise argparse.ArgumentTypeError(f"expected R_MIN,R_MAX, got {text!r}")
-    return vals[0], vals[1]
-
-
 def register_procgen(sub: argparse._SubParsersAction) -> None:
+    from procgen_checks.config import EstimateConfig
     from procgen_checks.renderers import RENDERER_NAMES
 
     p = sub.add_parser(
@@ -51,27 +39,12 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="policy checkpoints (repconv-procgen-policy-v1 files)")
-    p.add_argument("--renderers", default="backgrounds,randconv,jitter", help="comma-separated renderer names (default: %(default)s)")
-    p.add_argument("--states", type=int, default=512, help="recorded states per checkpoint and split (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--num-envs", type=int, default=16, help="parallel environments per rollout = first episodes per split behind the measured gap (default: %(default)s)")
-    p.add_argument("--stride", type=int, default=4, help="record every stride-th step (default: %(default)s)")
-    p.add_argument("--strengths", type=_floats, default=[0.0, 0.25, 0.5, 0.75, 1.0], help="image-renderer strengths of the sweep (default: 0,0.25,0.5,0.75,1)")
-    p.add_argument("--sweep-states", type=int, default=128, help="training-level states per strength in the sweep; 0 skips it (default: %(default)s)")
-    p.add_argument("--gamma", type=float, default=0.999, help="discount of eps and of the bounds at the training horizon (default: %(default)s)")
-    p.add_argument("--gammas", type=_floats, default=None, help="discounts of the bound-vs-gamma curves (default: 0.5,...,0.999)")
-    p.add_argument("--reward-range", type=_range, default=None, metavar="R_MIN,R_MAX", help="per-step reward range (default: the range observed in the rollouts, stated as such)")
-    p.add_argument("--value-scale", type=float, default=None, help="multiplies critic values to give reward units (default: the reward normaliser in the training run's state.pt beside the checkpoint, else 1)")
+    add_dataclass_arguments(p, EstimateConfig, exclude=("batch_size",), metavars={"reward_range": "R_MIN,R_MAX"},
+                            flags={"paper_metric_states": "--paper-states", "bootstrap_resamples": "--bootstrap"})
     p.add_argument("--evaluation", nargs="+", default=[], metavar="EVAL_JSON",
                    help="results of `repconv procgen evaluate` giving the measured gap (matched by their checkpoint; "
                         "CKPT.eval.json beside a checkpoint is used without being named)")
-    p.add_argument("--max-extra-steps", type=int, default=1000, help="steps after recording to let first episodes finish (default: %(default)s)")
-    p.add_argument("--gap-episodes", type=int, default=16, help="episodes per split and arm of the measured rendering gap (default: %(default)s)")
-    p.add_argument("--gap-stride", type=int, default=1, help="per-state TV behind Rv_hat on every Nth step of each episode; 1 is unbiased (default: %(default)s)")
-    p.add_argument("--gap-max-steps", type=int, default=1000, help="steps after which an episode of the rendering-gap arms counts as unfinished (default: %(default)s)")
-    p.add_argument("--paper-states", type=int, default=256, help="states per split for the paper's robustness metric (mean KL under 3 N(0,1) random convolutions); 0 skips it (default: %(default)s)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: %(default)s)")
     p.add_argument("--no-figures", action="store_true", help="write the JSON only")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -99,17 +72,10 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from procgen_checks.estimate import DEFAULT_GAMMAS, EstimateConfig
+    from procgen_checks.config import EstimateConfig
 
     try:
-        return EstimateConfig(
-            renderers=args.renderers, states=args.states, num_envs=args.num_envs, stride=args.stride,
-            strengths=args.strengths, sweep_states=args.sweep_states, gamma=args.gamma,
-            gammas=args.gammas if args.gammas is not None else list(DEFAULT_GAMMAS),
-            reward_range=args.reward_range, value_scale=args.value_scale, max_extra_steps=args.max_extra_steps,
-            bootstrap_resamples=args.bootstrap, seed=args.seed, gap_episodes=args.gap_episodes,
-            gap_stride=args.gap_stride, gap_max_steps=args.gap_max_steps, paper_metric_states=args.paper_states,
-        )
+        return EstimateConfig(**dataclass_values(args, EstimateConfig))
     except ValueError as err:
         raise CommandError(str(err)) from None
 

@@ -22,7 +22,8 @@ def _ints(text: str) -> list[int]:
 
 
 def register_procgen(sub: argparse._SubParsersAction) -> None:
-    from procgen_checks.config import PRESETS, add_config_arguments
+    from procgen_checks.config import PRESETS
+    from repconv.commands.procgen_train_cmd import add_hyperparameter_arguments
     from repconv.sweep import DEFAULT_TORCH_THREADS
 
     p = sub.add_parser(
@@ -80,12 +81,12 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-requeues", type=int, default=10, help="time-outs after which a job is not requeued again (default: 10)")
     s.add_argument("--signal-delay", type=int, default=120, metavar="SECONDS",
                    help="seconds before the time limit at which a job is told to checkpoint (default: 120)")
-    add_config_arguments(p)
+    add_hyperparameter_arguments(p)
     p.set_defaults(func=run_sweep_cmd)
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    from procgen_checks.config import config_overrides
+    from repconv.commands.procgen_train_cmd import config_overrides
     from repconv.sweep import SlurmOptions, dry_run_text, make_grid, run_sweep
 
     for name in ("max_parallel", "eval_episodes", "torch_threads", "checkpoint_every", "time"):

@@ -8,10 +8,15 @@ import textwrap
 import time
 
 from repconv.cli import CommandError
+from repconv.options import add_dataclass_arguments, dataclass_values, format_default
 from repconv.outputs import OVERWRITE_HELP, check_output_dir, check_output_file
 from common.files import atomic_write_json, run_metadata
 
 _DEVICE_HELP = "auto (CUDA when torch sees one), cpu, or cuda[:k]"
+#: Where the parsed TrainConfig fields live in the namespace (apart from the other options).
+CONFIG_PREFIX = "cfg_"
+#: TrainConfig fields the train command places among its own options; the rest are hyperparameters.
+_COMMAND_FIELDS = ("game", "algo", "seed")
 
 
 def register_procgen(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +28,7 @@ def register_procgen(sub: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------------------------------------- train
 def _register_train(sub: argparse._SubParsersAction) -> None:
-    from procgen_checks.config import ALGOS, PRESETS, add_config_arguments
+    from procgen_checks.config import ALGOS, PRESETS, RuntimeOptions, TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -39,24 +44,44 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
             "or on Ctrl-C (130); `--resume DIR` continues it exactly.", width=100,
         ),
     )
-    p.add_argument("--game", help="Procgen game (e.g. coinrun, starpilot)")
-    p.add_argument("--algo", choices=ALGOS, help="ppo or mdpo (default: ppo)")
+    p.add_argument("--game", help="Procgen game (e.g. coinrun, starpilot); required for a new run")
+    add_dataclass_arguments(p, TrainConfig, prefix=CONFIG_PREFIX, only=("algo",), choices={"algo": ALGOS},
+                            unset_default=True)
     p.add_argument("--preset", choices=list(PRESETS), help="starting configuration (required for a new run)")
-    p.add_argument("--seed", type=int, help="training seed (default: 1)")
+    add_dataclass_arguments(p, TrainConfig, prefix=CONFIG_PREFIX, only=("seed",), unset_default=True)
     p.add_argument("--out", metavar="DIR", help="run directory for a new run")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its config is kept; --total-steps may extend it)")
     p.add_argument("--init-from", metavar="POLICY.pt",
                    help="start a new run from this policy's weights (ours or an imported paper checkpoint; every agent); "
                         "optimiser, reward normaliser and environments start fresh; recorded in config.json")
-    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
-    p.add_argument("--torch-threads", type=int, help="torch CPU threads (default: all cores but one on CPU, at most 4 with CUDA)")
-    p.add_argument("--env-threads", type=int, help="Procgen stepping threads per agent (default: Procgen's 4)")
-    p.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="stop at an iteration boundary, checkpoint written, before SECONDS have passed since the command started")
-    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N", help="iterations between checkpoints (default: 10)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_arguments(p)
+    add_dataclass_arguments(p, RuntimeOptions, metavars={"time_limit": "SECONDS", "checkpoint_every": "N"})
+    add_hyperparameter_arguments(p)
     p.set_defaults(func=run_train)
+
+
+def _paper_default(f) -> str:
+    """The help's default of a hyperparameter: the preset's value, which is the paper's unless the preset sets it."""
+    from procgen_checks.config import PRESETS
+
+    set_by = [name for name, values in PRESETS.items() if f.name in values]
+    return (f"the preset's; the paper's {format_default(f.default)}" if set_by else format_default(f.default))
+
+
+def add_hyperparameter_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--field-name`` option per hyperparameter of :class:`TrainConfig`; only values typed on the command
+    line override the preset (:func:`config_overrides`). Also used by ``repconv procgen sweep``."""
+    from procgen_checks.config import TrainConfig
+
+    group = parser.add_argument_group("hyperparameters (override the preset's values)")
+    add_dataclass_arguments(group, TrainConfig, prefix=CONFIG_PREFIX, exclude=_COMMAND_FIELDS, whole_numbers=True,
+                            unset_default=True, default_note=_paper_default)
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields given on the command line (those left out keep the preset's value)."""
+    from procgen_checks.config import TrainConfig
+
+    return dataclass_values(args, TrainConfig, prefix=CONFIG_PREFIX, given_only=True)
 
 
 def _presets_epilog(presets: dict) -> str:
@@ -72,18 +97,18 @@ def _presets_epilog(presets: dict) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     origin = time.monotonic()
-    from procgen_checks.config import config_overrides, make_config
-    from procgen_checks.training import RuntimeOptions, train
+    from procgen_checks.config import RuntimeOptions, make_config
+    from procgen_checks.training import train
 
     overrides = config_overrides(args)
     total_steps = overrides.pop("total_steps", None)
-    runtime = RuntimeOptions(device=args.device, torch_threads=args.torch_threads, env_threads=args.env_threads,
-                             time_limit=args.time_limit, checkpoint_every=args.checkpoint_every,
-                             progress=not args.no_progress)
+    runtime = RuntimeOptions(**dataclass_values(args, RuntimeOptions))
     try:
         if args.resume:
+            named = {n: getattr(args, n) for n in ("game", "preset", "out", "init_from")}
+            named.update({n: overrides.pop(n, None) for n in ("algo", "seed")})
             given = [f"--{n.replace('_', '-')}" for n in ("game", "algo", "preset", "seed", "out", "init_from")
-                     if getattr(args, n) is not None]
+                     if named[n] is not None]
             given += ["--" + k.replace("_", "-") for k in overrides]
             if given:
                 raise CommandError(f"--resume keeps the run's configuration; drop {', '.join(given)} (only --total-steps may change)")
@@ -92,7 +117,7 @@ def run_train(args: argparse.Namespace) -> int:
             missing = [f"--{n}" for n in ("game", "preset", "out") if getattr(args, n) is None]
             if missing:
                 raise CommandError(f"a new run needs {', '.join(missing)} (or --resume DIR)")
-            config = make_config(args.preset, game=args.game, algo=args.algo, seed=args.seed, **overrides)
+            config = make_config(args.preset, game=args.game, **overrides)
             summary = train(config, args.out, runtime, total_steps=total_steps, time_origin=origin, init_from=args.init_from)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         raise CommandError(str(err)) from None
