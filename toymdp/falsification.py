@@ -5,7 +5,7 @@ part and variant:
 
 * **random**: ``n`` random instances of mixed shapes and edge cases (:func:`toymdp.search.random_batches`),
   in float64 batches (exact re-decision of near ties and failures) or, with ``exact=True``, exactly;
-* **optimiser**: for each ID, :func:`toymdp.search.optimise` maximises the tightness ratio (a ratio
+* **optimiser**: for each ID, :func:`toymdp.search.optimise_runs` maximises the tightness ratio (a ratio
   above 1 is a violation; PDL, which has none, minimises its slack) over a few small shapes;
 * **hypothesis**: the strategies of :mod:`toymdp.strategies` (edge cases included) with hypothesis'
   targeted search pushing every ID towards a violation.
@@ -36,7 +36,7 @@ from .hypothesis_search import hypothesis_search
 from .instance_io import instance_to_dict
 from .model import Instance
 from .numbers import format_number
-from .search import optimise, random_batches
+from .search import OptimiserShape, optimise_runs, random_batches
 from .statement_terms import statement_terms
 from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
@@ -261,18 +261,19 @@ def _run_checks(
 
     start = time.perf_counter()
     if restarts > 0:
-        shapes = OPTIMISER_SHAPES[:restarts]
-        for sid in _progress(ids, desc="optimiser", unit="id", disable=not progress):
-            objective = "slack" if get_statement(sid).tightness_expression is None else "tightness"
-            for S, A, K, O in shapes:
-                try:
-                    found = optimise(
-                        sid, objective, S, A, K, O, restarts=1, rng=rng, iterations=iterations, population=population
-                    )
-                except ValueError:  # the statement needs a held-out renderer (K = 1 has none)
-                    continue
-                tallies[sid].record("optimiser", found.result, _always(found.instance), random=False)
-                tallies[sid].searched["optimiser"] += found.evaluations - 1
+        # One run per ID and shape, in this order on one generator; the runs of a shape advance together.
+        runs = [
+            (sid, "slack" if get_statement(sid).tightness_expression is None else "tightness", OptimiserShape(*shape))
+            for sid in ids
+            for shape in OPTIMISER_SHAPES[:restarts]
+        ]
+        with _progress(total=len(runs), desc="optimiser", unit="run", disable=not progress) as bar:
+            results = optimise_runs(runs, rng, iterations=iterations, population=population, progress=bar.update)
+        for (sid, _, _), found in zip(runs, results):
+            if found is None:  # the statement needs a held-out renderer (K = 1 has none)
+                continue
+            tallies[sid].record("optimiser", found.result, _always(found.instance), random=False)
+            tallies[sid].searched["optimiser"] += found.evaluations - 1
 
     seconds["optimiser"] = time.perf_counter() - start
 
