@@ -21,13 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import softmax
 
+from theory.registry import get_statement
+
 from . import engine
 from .checks import CheckResult, check_all, check_statement
 from .evaluation import evaluate
 from .model import MDP, Instance, RenderingFamily
 from .numbers import to_exact
 from .random_instances import one_hot_rows, random_instances
-from .statement_terms import statement_terms
+from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
 __all__ = ["EDGE_CASES", "random_batches", "SearchResult", "OptimiserShape", "optimise", "optimise_runs", "objective_values"]
 
@@ -371,11 +373,18 @@ def _build_for(shape: OptimiserShape, theta: dict[str, np.ndarray], setting: _Se
     return _build(theta, shape.T, setting.prune, shape.gamma, shape.rewards)
 
 
-def _applies(statement_id: str, shape: OptimiserShape, setting: _Setting) -> bool:
-    """Whether the statement applies to instances of ``shape`` (decided on one instance: it depends on the shape only)."""
-    one = {k: np.zeros((1,) + s) for k, s in shape.parameters().items()}
-    ev = evaluate(_build_for(shape, one, setting))
-    return statement_id in check_all(ev, [statement_id], redecide_exactly=False, terms=statement_terms(ev))
+def _applies(statement_id: str, shape: OptimiserShape, setting: _Setting, terms: dict | None = None) -> bool:
+    """Whether the statement applies to instances of ``shape``: whether one instance of the shape defines every
+    quantity it needs (which depends on the shape only). ``terms`` caches that instance's terms per shape."""
+    terms = {} if terms is None else terms
+    if shape.key() not in terms:
+        one = {k: np.zeros((1,) + s) for k, s in shape.parameters().items()}
+        terms[shape.key()] = statement_terms(evaluate(_build_for(shape, one, setting)))
+    try:
+        terms[shape.key()].for_statement(get_statement(statement_id))
+    except NotApplicableError:
+        return False
+    return True
 
 
 def _lockstep(runs: list[_Run], setting: _Setting) -> list[tuple[float, dict[str, np.ndarray]]]:
@@ -388,16 +397,18 @@ def _lockstep(runs: list[_Run], setting: _Setting) -> list[tuple[float, dict[str
     pop, n = setting.population, len(runs)
     shape = runs[0].shape
     assert all(r.shape.key() == shape.key() for r in runs), "lockstep runs share one shape"
-    ids = list(dict.fromkeys(r.statement_id for r in runs))
-    rows = [slice(i * pop, (i + 1) * pop) for i in range(n)]
+    rows = [list(range(i * pop, (i + 1) * pop)) for i in range(n)]
 
     def score(thetas: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         theta = {k: np.concatenate([t[k] for t in thetas]) for k in thetas[0]}
         ev = evaluate(_build_for(shape, theta, setting))
-        res = check_all(ev, ids, redecide_exactly=False, terms=statement_terms(ev))
+        terms = statement_terms(ev)
         out = []
-        for run, rows_i in zip(runs, rows):
-            vals = objective_values(res[run.statement_id], run.objective)[rows_i]
+        for run, rows_i in zip(runs, rows):  # each run's statement on its own population only
+            sid = run.statement_id
+            mine = terms.subset(rows_i, get_statement(sid).quantity_names)
+            res = check_all(ev, [sid], redecide_exactly=False, terms=mine)[sid]
+            vals = objective_values(res, run.objective)
             out.append(np.where(np.isnan(vals), np.inf, vals))
         return out
 
@@ -449,14 +460,12 @@ def optimise_runs(
     ``progress(n)`` is called as ``n`` more runs are done.
     """
     setting = _Setting(iterations, population, prune, init_scale)
-    applies: dict[tuple, bool] = {}
+    shape_terms: dict[tuple, StatementTerms] = {}
     planned: list[_Run | None] = []
     for sid, objective, shape in runs:
-        key = (sid, shape.key())
-        if key not in applies:
-            applies[key] = _applies(sid, shape, setting)
-        draws = _draw(rng, shape, setting, applies=applies[key])
-        planned.append(_Run(sid, objective, shape, draws) if applies[key] else None)
+        applies = _applies(sid, shape, setting, shape_terms)
+        draws = _draw(rng, shape, setting, applies=applies)
+        planned.append(_Run(sid, objective, shape, draws) if applies else None)
     groups: dict[tuple, list[int]] = {}
     for i, run in enumerate(planned):
         if run is not None:

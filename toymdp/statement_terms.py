@@ -15,6 +15,7 @@ axes so that the values broadcast over the statement's own indices.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -48,11 +49,12 @@ class StatementTerms:
     #: evaluation computed on FLINT rationals (statements are then decided on them, in C).
     rational: type = Fraction
 
-    def subset(self, rows: list[int]) -> StatementTerms:
-        """The terms of the instances ``rows`` of a batch with one axis."""
+    def subset(self, rows: list[int], names: Iterable[str] | None = None) -> StatementTerms:
+        """The terms of the instances ``rows`` of a batch with one axis (only the quantities ``names``, if given)."""
         if len(self.batch_shape) != 1:
             raise ValueError(f"subset needs a batch with one axis, this one has shape {self.batch_shape}")
-        values = {k: (np.asarray(v)[rows], tags) for k, (v, tags) in self.values.items()}
+        keep = self.values.keys() if names is None else [n for n in names if n in self.values]
+        values = {k: (np.asarray(self.values[k][0])[rows], self.values[k][1]) for k in keep}
         return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers, self.rational)
 
     def for_statement(self, statement: Statement) -> dict[str, Any]:
