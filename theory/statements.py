@@ -477,8 +477,11 @@ def _broadcast_object(x: Any, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool) -> Any:
-    """``numerator / denominator``; NaN (float) or ``None`` (exact) where the denominator is 0."""
+def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool, rational: type = Fraction) -> Any:
+    """``numerator / denominator``; NaN (float) or ``None`` (exact) where the denominator is 0.
+
+    ``rational`` is the exact number type of the ratio (as in :meth:`Statement.evaluate`).
+    """
     if not exact:
         num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -487,9 +490,9 @@ def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool) -> Any:
         num, den = np.broadcast_arrays(np.asarray(numerator, dtype=object), np.asarray(denominator, dtype=object))
         out = np.empty(num.shape, dtype=object)
         for idx in np.ndindex(*num.shape):
-            out[idx] = None if den[idx] == 0 else Fraction(num[idx]) / Fraction(den[idx])
+            out[idx] = None if den[idx] == 0 else rational(num[idx]) / rational(den[idx])
         return out
-    return None if denominator == 0 else Fraction(numerator) / Fraction(denominator)
+    return None if denominator == 0 else rational(numerator) / rational(denominator)
 
 
 # ---- the eight statements ------------------------------------------------------------------

@@ -249,7 +249,7 @@ def _run_checks(
     with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
         for _, batch in random_batches(rng, n, exact=exact, batch_size=batch_size):
             ev = evaluate(batch)
-            terms = statement_terms(ev)
+            terms = statement_terms(ev, native=True)  # an exact batch is decided on FLINT rationals when it can be
             results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
             if tightest is not None:
                 tightest.record(tightest_bounds(terms, questions))

@@ -26,10 +26,11 @@ from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
 from . import engine
-from .evaluation import Evaluation
+from .evaluation import Evaluation, flint_evaluation
+from .model import Instance
 from .numbers import FLINT, from_flint, is_flint
 
-__all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
+__all__ = ["NotApplicableError", "StatementTerms", "statement_terms", "exact_statement_terms"]
 
 
 class NotApplicableError(ValueError):
@@ -111,7 +112,20 @@ def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
     return _statement_terms(ev, inst.mdp, inst.family)
 
 
-def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fraction) -> StatementTerms:
+def exact_statement_terms(instance: Instance) -> StatementTerms:
+    """The exact terms of ``instance`` (float or exact) on FLINT rationals (``rational`` is ``flint.fmpq``):
+    for a float instance, the values of ``statement_terms(evaluate(instance.to_exact()), native=True)``,
+    computed from each float's exact value with no :class:`fractions.Fraction` built (needs python-flint)."""
+    flint = flint_evaluation(instance)
+    return _statement_terms(flint.evaluation, flint.mdp, flint.family, FLINT.fmpq, exact=True)
+
+
+def _statement_terms(
+    ev: Evaluation, mdp: Any, fam: Any, rational: type = Fraction, *, exact: bool | None = None
+) -> StatementTerms:
+    """The terms of ``ev`` on the arrays ``mdp`` and ``fam``; ``exact`` (default ``ev.exact``) says whether they are
+    exact rationals (an evaluation on FLINT rationals of a float instance is)."""
+    exact = ev.exact if exact is None else exact
     inst = ev.instance
     base, new = ev.pi, ev.pi_tilde
     train = list(fam.train)
@@ -203,7 +217,7 @@ def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fracti
         n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
     }
     values["penalty_v_avg"] = (
-        (p * C1v_F.penalty_value(per_renderer, exact=ev.exact, rational=rational)).sum(axis=-1),
+        (p * C1v_F.penalty_value(per_renderer, exact=exact, rational=rational)).sum(axis=-1),
         (),
     )
     missing = {}
@@ -211,4 +225,4 @@ def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fracti
         values["D_test"] = (ev.alpha[..., held_out].max(axis=-1), ())
     else:
         missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
-    return StatementTerms(values, missing, ev.exact, inst.batch_shape, fam.num_renderers, rational)
+    return StatementTerms(values, missing, exact, inst.batch_shape, fam.num_renderers, rational)
