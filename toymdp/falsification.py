@@ -31,13 +31,13 @@ from theory.registry import get_statement
 
 from . import engine
 from .checks import CheckResult, check_all, default_ids
-from .evaluation import evaluate
+from .evaluation import Evaluation, evaluate, flint_evaluation
 from .hypothesis_search import hypothesis_search
 from .instance_io import instance_to_dict
 from .model import Instance
-from .numbers import format_number
+from .numbers import flint_enabled, format_number
 from .search import OptimiserShape, optimise_runs, random_batches
-from .statement_terms import statement_terms
+from .statement_terms import StatementTerms, flint_statement_terms, statement_terms
 from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
 __all__ = ["METHODS", "Tally", "CheckReport", "all_ids", "run_checks", "exact_counterexample", "save_counterexamples"]
@@ -194,6 +194,17 @@ def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
     return tqdm(iterable, **kw)
 
 
+def _evaluation_and_terms(batch: Instance) -> tuple[Evaluation, StatementTerms]:
+    """The evaluation of a random batch and its statement terms. An exact batch is evaluated and decided on
+    FLINT rationals when python-flint is installed, with no fractions built for its evaluation (the statements'
+    reduced results still are fractions)."""
+    if batch.exact and flint_enabled():
+        flint = flint_evaluation(batch)
+        return flint.evaluation, flint_statement_terms(flint)
+    ev = evaluate(batch)
+    return ev, statement_terms(ev, native=True)
+
+
 def run_checks(
     n: int,
     *,
@@ -248,8 +259,7 @@ def _run_checks(
     start = time.perf_counter()
     with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
         for _, batch in random_batches(rng, n, exact=exact, batch_size=batch_size):
-            ev = evaluate(batch)
-            terms = statement_terms(ev, native=True)  # an exact batch is decided on FLINT rationals when it can be
+            ev, terms = _evaluation_and_terms(batch)
             results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
             if tightest is not None:
                 tightest.record(tightest_bounds(terms, questions))

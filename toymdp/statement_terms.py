@@ -26,11 +26,11 @@ from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
 from . import engine
-from .evaluation import Evaluation, flint_evaluation
+from .evaluation import Evaluation, FlintForm, flint_evaluation
 from .model import Instance
 from .numbers import FLINT, from_flint, is_flint
 
-__all__ = ["NotApplicableError", "StatementTerms", "statement_terms", "exact_statement_terms"]
+__all__ = ["NotApplicableError", "StatementTerms", "statement_terms", "exact_statement_terms", "flint_statement_terms"]
 
 
 class NotApplicableError(ValueError):
@@ -116,7 +116,11 @@ def exact_statement_terms(instance: Instance) -> StatementTerms:
     """The exact terms of ``instance`` (float or exact) on FLINT rationals (``rational`` is ``flint.fmpq``):
     for a float instance, the values of ``statement_terms(evaluate(instance.to_exact()), native=True)``,
     computed from each float's exact value with no :class:`fractions.Fraction` built (needs python-flint)."""
-    flint = flint_evaluation(instance)
+    return flint_statement_terms(flint_evaluation(instance))
+
+
+def flint_statement_terms(flint: FlintForm) -> StatementTerms:
+    """The terms of an evaluation on FLINT rationals (:func:`toymdp.evaluation.flint_evaluation`), kept as ``flint.fmpq``."""
     return _statement_terms(flint.evaluation, flint.mdp, flint.family, FLINT.fmpq, exact=True)
 
 
