@@ -4,7 +4,8 @@ Runs ``python -m repconv check --n N --seed S --json ...`` from this checkout an
 (another checkout of the repository, e.g. ``git worktree add /tmp/base <commit>``), alternating
 within each repeat so both see the same machine load, and prints per phase (random, optimiser,
 hypothesis) the instances/s of each, min / median / max over the repeats, and the speed-up. It also
-checks that both produce the same tables (everything but timings and run metadata).
+checks that both produce the same tables (everything but timings and run metadata), and prints the
+machine's load average before and after (the timings of a busy machine are slower and noisier).
 
 Usage: python benchmarks/bench_check.py --baseline DIR [--n 100000] [--seed 0] [--repeats 3]
 """
@@ -49,6 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     if not (args.baseline / "repconv").is_dir():
         sys.exit(f"bench_check: {args.baseline} is not a checkout of the repository (no repconv/ folder)")
+    load_before = os.getloadavg()
     seconds: dict[str, dict[str, list[float]]] = {"this": {p: [] for p in PHASES}, "baseline": {p: [] for p in PHASES}}
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,6 +71,8 @@ def main() -> None:
         print(f"{p:>11}{counts[p]:>11}{f(rate['baseline'], ',.0f'):>28}{f(rate['this'], ',.0f'):>28}{f(speed, '.2f'):>24}")
     same = tables["this"] == tables["baseline"]
     print(f"tables identical to the baseline's: {same}")
+    load = lambda v: ", ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    print(f"load average (1, 5, 15 min) on {os.cpu_count()} CPUs: before {load(load_before)}; after {load(os.getloadavg())}")
 
 
 if __name__ == "__main__":

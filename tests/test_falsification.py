@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from repconv.cli import main
-from toymdp import evaluate, load_instance
+from toymdp import engine, evaluate, load_instance
 from toymdp.checks import check_all, check_statement, default_ids
+from toymdp.statement_terms import statement_terms
 from toymdp.falsification import all_ids, run_checks, save_counterexamples
-from toymdp.search import optimise
+from toymdp.search import OptimiserShape, _build, objective_values, optimise, optimise_runs
 
 COUNTEREXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "counterexamples").glob("*.json"))
 
@@ -52,6 +53,83 @@ def test_optimiser_where_the_objective_is_undefined():
     """One renderer: G1 compares a rendering with itself (0 <= 0), its tightness ratio is undefined everywhere."""
     found = optimise("G1", "tightness", 2, 2, 1, 2, restarts=2, rng=np.random.default_rng(2), iterations=2, population=4)
     assert found.result.holds and found.result.slack == 0 and found.value == np.inf
+
+
+def _one_run(sid, objective, S, A, K, O, rng, iterations, population):
+    """The optimiser's (1+lambda) strategy as one run on its own: the reference for the lockstep runs.
+
+    Returns ``None`` when the statement does not apply (after the first population is drawn, as the
+    search did when its first evaluation failed), else ``(instance, value, result)``.
+    """
+    T = max(1, K // 2)
+    shapes = {"P": (S, A, S), "rho0": (S,), "r": (S, A), "gamma": (), "renderers": (K, S, O), "test_weights": (K,),
+              "train_weights": (T,), "pi": (O, A), "pi_tilde": (O, A)}
+
+    def score(theta):
+        ev = evaluate(_build(theta, T, 0.01, None, None))
+        res = check_all(ev, [sid], redecide_exactly=False, terms=statement_terms(ev))
+        if sid not in res:
+            return None
+        vals = objective_values(res[sid], objective)
+        return np.where(np.isnan(vals), np.inf, vals)
+
+    theta = {k: rng.normal(0, 2.0, (population,) + s) for k, s in shapes.items()}
+    vals = score(theta)
+    if vals is None:
+        return None
+    i = int(np.argmin(vals))
+    cur, cur_val, step = {k: v[i] for k, v in theta.items()}, float(vals[i]), 1.0
+    for _ in range(iterations):
+        theta = {k: v[None] + step * rng.normal(0, 1, (population,) + v.shape) for k, v in cur.items()}
+        for k in theta:
+            theta[k][0] = cur[k]
+        vals = score(theta)
+        i = int(np.argmin(vals))
+        if vals[i] < cur_val:
+            cur, cur_val, step = {k: v[i] for k, v in theta.items()}, float(vals[i]), min(step * 1.3, 4.0)
+        else:
+            step = max(step * 0.8, 0.02)
+    inst = _build({k: v[None] for k, v in cur.items()}, T, 0.01, None, None)[0]
+    return inst, cur_val, check_statement(sid, evaluate(inst))
+
+
+def test_optimiser_runs_in_lockstep_as_one_after_another():
+    """Runs of one shape advanced together draw, find and decide what the runs one after another do.
+
+    C1-Dtest needs a held-out renderer: with K = 1 it does not apply, and its run only draws its first population.
+    """
+    shapes = [(2, 2, 2, 2), (3, 2, 1, 3), (3, 2, 2, 3)]
+    runs = [(sid, objective, shape) for sid, objective in [("G1", "tightness"), ("C1-Dtest", "tightness"),
+                                                            ("PDL", "slack"), ("G1r-1mg", "tightness")]
+            for shape in shapes]
+    reference_rng, lockstep_rng = np.random.default_rng(5), np.random.default_rng(5)
+    with engine.float_solver("numpy"):  # as the optimiser solves
+        expected = [_one_run(sid, obj, *shape, reference_rng, 6, 8) for sid, obj, shape in runs]
+    found = optimise_runs([(sid, obj, OptimiserShape(*shape)) for sid, obj, shape in runs], lockstep_rng,
+                          iterations=6, population=8)
+    assert reference_rng.random() == lockstep_rng.random()  # the same draws, in the same order
+    assert [f is None for f in found] == [e is None for e in expected]
+    assert [sid for (sid, _, shape), e in zip(runs, expected) if e is None] == ["C1-Dtest"]
+    for (sid, _, _), f, e in zip(runs, found, expected):
+        if e is None:
+            continue
+        inst, value, result = e
+        assert f.value == value, sid
+        for name in ("P", "r", "rho0", "gamma"):
+            np.testing.assert_array_equal(getattr(f.instance.mdp, name), getattr(inst.mdp, name))
+        for name in ("renderers", "test_weights", "train_weights"):
+            np.testing.assert_array_equal(getattr(f.instance.family, name), getattr(inst.family, name))
+        np.testing.assert_array_equal(f.instance.pi, inst.pi)
+        np.testing.assert_array_equal(f.instance.pi_tilde, inst.pi_tilde)
+        for name in ("slack", "lhs", "rhs", "holds", "exact"):
+            np.testing.assert_array_equal(getattr(f.result, name), getattr(result, name))
+        np.testing.assert_array_equal(np.asarray(f.result.tightness, dtype=float), np.asarray(result.tightness, dtype=float))
+        assert f.evaluations == 7 * 8
+
+
+def test_optimise_does_not_apply_without_a_held_out_renderer():
+    with pytest.raises(ValueError, match="C1-Dtest does not apply to instances with K=1"):
+        optimise("C1-Dtest", "tightness", 2, 2, 1, 2, restarts=2, rng=np.random.default_rng(0), iterations=2, population=4)
 
 
 def test_run_checks_finds_no_counterexample_to_the_statements(tmp_path):

@@ -115,3 +115,57 @@ def test_statement_terms_are_fractions_unless_native():
         native = statement_terms(evaluate(inst), native=True)
     assert native.rational is not Fraction
     assert from_flint(np.asarray(native.values["eta_base"][0])).tolist() == np.asarray(fallback.values["eta_base"][0]).tolist()
+
+
+def test_floats_straight_to_flint_are_the_fractions_of_to_exact():
+    """Each float's binary value, and stochastic rows summing to exactly 1 with the residual on the largest entry."""
+    from toymdp.numbers import float_to_flint, float_to_flint_stochastic, to_exact, to_exact_stochastic
+
+    x = np.array([[0.1, 0.2, 0.7], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    rows = from_flint(float_to_flint_stochastic(x))
+    assert rows.tolist() == to_exact_stochastic(x).tolist()
+    assert [sum(row, Fraction(0)) for row in rows.tolist()] == [1, 1, 1]
+    assert rows[1].tolist() == [1, 0, 0]  # zeros stay zero
+    # 0.1 + 0.2 + 0.7 in binary: the residual goes to 0.7's entry, the others keep their exact binary values
+    assert rows[0, :2].tolist() == [Fraction(0.1), Fraction(0.2)] and rows[0, 2] == 1 - Fraction(0.1) - Fraction(0.2)
+    assert from_flint(float_to_flint(np.array([-2.5, 0.1]))).tolist() == to_exact(np.array([-2.5, 0.1])).tolist()
+    with pytest.raises(ValueError, match="NaN"):
+        float_to_flint(np.array([np.nan]))
+
+
+def test_exact_terms_of_a_float_instance_are_those_of_its_exact_conversion():
+    """Terms computed from each float straight on FLINT rationals: the fractions of the pure-Python path on to_exact()."""
+    from toymdp.statement_terms import exact_statement_terms, statement_terms
+
+    rng = np.random.default_rng(13)
+    for kind in ("generic", "sparse", "deterministic_base", "reach_only_new"):
+        inst = random_batch(rng, kind, 5)
+        with use_flint(False):
+            expected = statement_terms(evaluate(inst.to_exact()))
+        with use_flint(True):
+            got = exact_statement_terms(inst)
+        assert got.exact and got.rational is not Fraction and got.missing == expected.missing
+        assert got.values.keys() == expected.values.keys()
+        for name, (value, tags) in got.values.items():
+            assert from_flint(np.asarray(value)).tolist() == np.asarray(expected.values[name][0]).tolist(), (kind, name)
+            assert tags == expected.values[name][1]
+
+
+def test_float_redecisions_on_flint_give_the_same_fractions():
+    """Near ties of float batches re-decided exactly: the same results, tightness and worst pairs on both paths."""
+    rng = np.random.default_rng(17)
+    drawn = random_instances(rng, 10, 3, 2, 3, 3)
+    batches = [Instance(drawn.mdp, drawn.family, drawn.pi, drawn.pi.copy()), random_batch(rng, "reach_only_new", 10)]
+
+    def decide():
+        return [check_all(evaluate(b), max_violations=None) for b in batches]
+
+    fallback, flint = _both_paths(decide)
+    assert any(np.any(r.exact) for r in flint[0].values())
+    for a, b in zip(fallback, flint):
+        assert a.keys() == b.keys()
+        for sid in a:
+            for f in ("lhs", "rhs", "slack", "holds", "exact", "vacuous", "pair"):
+                assert np.asarray(getattr(a[sid], f)).tolist() == np.asarray(getattr(b[sid], f)).tolist(), (sid, f)
+            ta, tb = (np.asarray(getattr(r[sid], "tightness"), dtype=float) for r in (a, b))
+            np.testing.assert_array_equal(ta, tb)

@@ -324,10 +324,13 @@ class Statement:
         """Magnitude of the terms compared, for float round-off: ``|lhs| + |rhs| + |penalty|``."""
         return sp.Abs(self.lhs) + sp.Abs(self.rhs) + (sp.Abs(self.penalty) if self.penalty is not None else 0)
 
-    def _expressions(self) -> list[sp.Expr]:
+    def _expressions(self, *, scale: bool = True) -> list[sp.Expr]:
+        """The evaluators' outputs; ``scale=False`` leaves the round-off scale out (as 0), sparing sympy the ``Abs``
+        of every term where no tolerance is used."""
         num, den = self.tightness_expression or (sp.Integer(0), sp.Integer(0))
         trivial = self.trivial if self.trivial is not None else sp.Integer(0)
-        return [self.lhs, self.rhs, self.slack_expression, self.scale_expression, num, den, trivial]
+        magnitude = self.scale_expression if scale else sp.Integer(0)
+        return [self.lhs, self.rhs, self.slack_expression, magnitude, num, den, trivial]
 
     @cached_property
     def symbols(self) -> list[sp.Symbol]:
@@ -353,8 +356,7 @@ class Statement:
         """The exact evaluator whose constants are ``rational(p, q)`` (one per number type, built once)."""
         if rational not in self._exact_fns:
             # Exact decisions need no round-off scale: it is left out (as 0) to save fraction arithmetic.
-            exprs = self._expressions()
-            exprs[3] = sp.Integer(0)
+            exprs = self._expressions(scale=False)
             namespace = {"Fraction": rational, "abs": _exact_abs}
             self._exact_fns[rational] = sp.lambdify(
                 self.symbols, exprs, modules=[namespace], printer=_ExactPrinter, cse=True
@@ -497,8 +499,11 @@ def _broadcast_object(x: Any, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool) -> Any:
-    """``numerator / denominator``; NaN (float) or ``None`` (exact) where the denominator is 0."""
+def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool, rational: type = Fraction) -> Any:
+    """``numerator / denominator``; NaN (float) or ``None`` (exact) where the denominator is 0.
+
+    ``rational`` is the exact number type of the ratio (as in :meth:`Statement.evaluate`).
+    """
     if not exact:
         num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -507,9 +512,9 @@ def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool) -> Any:
         num, den = np.broadcast_arrays(np.asarray(numerator, dtype=object), np.asarray(denominator, dtype=object))
         out = np.empty(num.shape, dtype=object)
         for idx in np.ndindex(*num.shape):
-            out[idx] = None if den[idx] == 0 else Fraction(num[idx]) / Fraction(den[idx])
+            out[idx] = None if den[idx] == 0 else rational(num[idx]) / rational(den[idx])
         return out
-    return None if denominator == 0 else Fraction(numerator) / Fraction(denominator)
+    return None if denominator == 0 else rational(numerator) / rational(denominator)
 
 
 # ---- the eight statements ------------------------------------------------------------------

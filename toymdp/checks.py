@@ -35,8 +35,8 @@ from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from .evaluation import Evaluation, evaluate
-from .numbers import format_number, from_flint
-from .statement_terms import NotApplicableError, StatementTerms, statement_terms
+from .numbers import flint_enabled, format_number, from_flint
+from .statement_terms import NotApplicableError, StatementTerms, exact_statement_terms, statement_terms
 
 __all__ = [
     "ROUND_OFF",
@@ -162,10 +162,14 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
     if out.trivial is not None:
         arrays["trivial"] = out.trivial
     arrays = {k: _broadcast(v, shape, exact) for k, v in arrays.items()}
-    if terms.rational is not Fraction:  # FLINT rationals: back to fractions before the ratios and reductions
-        arrays = {k: from_flint(v) for k, v in arrays.items()}
+    # FLINT rationals stay so through the ratios and reductions (C comparisons); only the reduced results
+    # become fractions, at the end.
     tnum, tden = arrays.pop("tnum"), arrays.pop("tden")
-    tight = np.array(tightness_ratio(tnum, tden, exact=exact)) if stmt.tightness_expression else None
+    tight = (
+        np.array(tightness_ratio(tnum, tden, exact=exact, rational=terms.rational))
+        if stmt.tightness_expression
+        else None
+    )
     if tight is not None and not exact:
         # A denominator within round-off of 0 makes the ratio noise: undefined, like an exact 0.
         tight[np.abs(tden) <= ROUND_OFF * (1 + arrays["scale"])] = np.nan
@@ -201,6 +205,8 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
         vacuous = vacuous.any(axis=-1)
         pair = np.stack(np.broadcast_arrays(np.arange(K), idx), axis=-1)
     arrays["tightness"] = tight
+    if terms.rational is not Fraction:
+        arrays = {k: from_flint(v) for k, v in arrays.items()}
     arrays["vacuous"] = np.array(vacuous, dtype=bool)
     return arrays, pair
 
@@ -303,12 +309,13 @@ class _Pending:
 def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
     """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch."""
     batch = ev.instance.batch_shape
-    if not batch:
-        return statement_terms(evaluate(ev.instance.to_exact()), native=True)
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
     # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
-    return statement_terms(evaluate(ev.instance[np.array([i for (i,) in rows])].to_exact()), native=True)
+    sub = ev.instance[np.array([i for (i,) in rows])] if batch else ev.instance
+    if flint_enabled():  # each float straight to a FLINT rational: the values of to_exact, no Fraction built
+        return exact_statement_terms(sub)
+    return statement_terms(evaluate(sub.to_exact()), native=True)
 
 
 def check_all(

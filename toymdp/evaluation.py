@@ -18,9 +18,17 @@ from theory.quantities import max_tv, robustness
 
 from . import engine
 from .model import MDP, Instance, RenderingFamily
-from .numbers import flint_enabled, format_number, from_flint, to_flint
+from .numbers import (
+    FLINT,
+    flint_enabled,
+    float_to_flint,
+    float_to_flint_stochastic,
+    format_number,
+    from_flint,
+    to_flint,
+)
 
-__all__ = ["PolicyTerms", "Evaluation", "policy_terms", "evaluate"]
+__all__ = ["PolicyTerms", "Evaluation", "policy_terms", "evaluate", "flint_evaluation"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,16 +147,7 @@ def evaluate(instance: Instance) -> Evaluation:
     """
     if not (instance.exact and flint_enabled()):
         return _evaluate(instance, instance.mdp, instance.family, instance.pi, instance.pi_tilde)
-    m, f = instance.mdp, instance.family
-    mdp = SimpleNamespace(P=to_flint(m.P), r=to_flint(m.r), rho0=to_flint(m.rho0), gamma=to_flint(np.asarray(m.gamma)))
-    family = SimpleNamespace(
-        renderers=to_flint(f.renderers),
-        test_weights=to_flint(f.test_weights),
-        train=f.train,
-        train_weights=to_flint(f.train_weights),
-        num_renderers=f.num_renderers,
-    )
-    ev = _evaluate(instance, mdp, family, to_flint(instance.pi), to_flint(instance.pi_tilde))
+    ev, mdp, family = _evaluate_on_flint(instance)
     back = lambda terms: {fl.name: from_flint(getattr(terms, fl.name)) for fl in fields(terms)}  # noqa: E731
     return replace(
         ev,
@@ -159,6 +158,41 @@ def evaluate(instance: Instance) -> Evaluation:
         D_train=from_flint(ev.D_train),
         flint=FlintForm(ev, mdp, family),
     )
+
+
+def flint_evaluation(instance: Instance) -> FlintForm:
+    """The exact evaluation of ``instance`` on FLINT rationals only (needs python-flint): for a float instance,
+    the values of ``evaluate(instance.to_exact())``, each float converted straight to ``flint.fmpq``
+    (:func:`~toymdp.numbers.float_to_flint_stochastic`), with no :class:`fractions.Fraction` built.
+
+    For a float instance the returned evaluation's ``instance`` is that float instance (its values are those
+    of ``instance.to_exact()``); what reads it, :func:`toymdp.statement_terms.exact_statement_terms`, uses
+    only its batch shape.
+    """
+    if FLINT is None:
+        raise ImportError("python-flint is not installed (pip install 'repconv[exact]')")
+    return FlintForm(*_evaluate_on_flint(instance))
+
+
+def _evaluate_on_flint(instance: Instance) -> tuple[Evaluation, SimpleNamespace, SimpleNamespace]:
+    """The evaluation on FLINT rationals and the instance's arrays as ``flint.fmpq``: converted from fractions
+    for an exact instance; for a float instance, as :meth:`~toymdp.model.Instance.to_exact` converts them
+    (every float's binary value; each stochastic row's residual on its largest entry)."""
+    m, f = instance.mdp, instance.family
+    if instance.exact:
+        plain = stochastic = to_flint
+    else:
+        plain, stochastic = float_to_flint, float_to_flint_stochastic
+    mdp = SimpleNamespace(P=stochastic(m.P), r=plain(m.r), rho0=stochastic(m.rho0), gamma=plain(np.asarray(m.gamma)))
+    family = SimpleNamespace(
+        renderers=stochastic(f.renderers),
+        test_weights=stochastic(f.test_weights),
+        train=f.train,
+        train_weights=stochastic(f.train_weights),
+        num_renderers=f.num_renderers,
+    )
+    ev = _evaluate(instance, mdp, family, stochastic(instance.pi), stochastic(instance.pi_tilde))
+    return ev, mdp, family
 
 
 def _evaluate(instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tilde: np.ndarray) -> Evaluation:

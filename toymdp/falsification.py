@@ -5,7 +5,7 @@ part and variant:
 
 * **random**: ``n`` random instances of mixed shapes and edge cases (:func:`toymdp.search.random_batches`),
   in float64 batches (exact re-decision of near ties and failures) or, with ``exact=True``, exactly;
-* **optimiser**: for each ID, :func:`toymdp.search.optimise` maximises the tightness ratio (a ratio
+* **optimiser**: for each ID, :func:`toymdp.search.optimise_runs` maximises the tightness ratio (a ratio
   above 1 is a violation; PDL, which has none, minimises its slack) over a few small shapes;
 * **hypothesis**: the strategies of :mod:`toymdp.strategies` (edge cases included) with hypothesis'
   targeted search pushing every ID towards a violation.
@@ -32,13 +32,13 @@ from theory.registry import get_statement
 from . import engine
 from .checks import CheckResult, check_all, default_ids
 from .config import CheckConfig
-from .evaluation import evaluate
+from .evaluation import Evaluation, evaluate, flint_evaluation
 from .hypothesis_search import hypothesis_search
 from .instance_io import instance_to_dict
 from .model import Instance
-from .numbers import format_number
-from .search import optimise, random_batches
-from .statement_terms import statement_terms
+from .numbers import flint_enabled, format_number
+from .search import OptimiserShape, optimise_runs, random_batches
+from .statement_terms import StatementTerms, flint_statement_terms, statement_terms
 from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
 __all__ = [
@@ -204,6 +204,17 @@ def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
     return tqdm(iterable, **kw)
 
 
+def _evaluation_and_terms(batch: Instance) -> tuple[Evaluation, StatementTerms]:
+    """The evaluation of a random batch and its statement terms. An exact batch is evaluated and decided on
+    FLINT rationals when python-flint is installed, with no fractions built for its evaluation (the statements'
+    reduced results still are fractions)."""
+    if batch.exact and flint_enabled():
+        flint = flint_evaluation(batch)
+        return flint.evaluation, flint_statement_terms(flint)
+    ev = evaluate(batch)
+    return ev, statement_terms(ev, native=True)
+
+
 def run_checks(
     n: int = CheckConfig.n,
     *,
@@ -258,8 +269,7 @@ def _run_checks(
     start = time.perf_counter()
     with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
         for _, batch in random_batches(rng, n, exact=exact, batch_size=batch_size):
-            ev = evaluate(batch)
-            terms = statement_terms(ev)
+            ev, terms = _evaluation_and_terms(batch)
             results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
             if tightest is not None:
                 tightest.record(tightest_bounds(terms, questions))
@@ -271,18 +281,19 @@ def _run_checks(
 
     start = time.perf_counter()
     if restarts > 0:
-        shapes = OPTIMISER_SHAPES[:restarts]
-        for sid in _progress(ids, desc="optimiser", unit="id", disable=not progress):
-            objective = "slack" if get_statement(sid).tightness_expression is None else "tightness"
-            for S, A, K, O in shapes:
-                try:
-                    found = optimise(
-                        sid, objective, S, A, K, O, restarts=1, rng=rng, iterations=iterations, population=population
-                    )
-                except ValueError:  # the statement needs a held-out renderer (K = 1 has none)
-                    continue
-                tallies[sid].record("optimiser", found.result, _always(found.instance), random=False)
-                tallies[sid].searched["optimiser"] += found.evaluations - 1
+        # One run per ID and shape, in this order on one generator; the runs of a shape advance together.
+        runs = [
+            (sid, "slack" if get_statement(sid).tightness_expression is None else "tightness", OptimiserShape(*shape))
+            for sid in ids
+            for shape in OPTIMISER_SHAPES[:restarts]
+        ]
+        with _progress(total=len(runs), desc="optimiser", unit="run", disable=not progress) as bar:
+            optimised = optimise_runs(runs, rng, iterations=iterations, population=population, progress=bar.update)
+        for (sid, _, _), found in zip(runs, optimised):
+            if found is None:  # the statement needs a held-out renderer (K = 1 has none)
+                continue
+            tallies[sid].record("optimiser", found.result, _always(found.instance), random=False)
+            tallies[sid].searched["optimiser"] += found.evaluations - 1
 
     seconds["optimiser"] = time.perf_counter() - start
 

@@ -33,6 +33,8 @@ __all__ = [
     "flint_enabled",
     "use_flint",
     "to_flint",
+    "float_to_flint",
+    "float_to_flint_stochastic",
     "from_flint",
     "is_flint",
 ]
@@ -201,6 +203,26 @@ def to_flint(x: np.ndarray) -> np.ndarray:
     return _TO_FLINT(x) if x.ndim else np.asarray(_TO_FLINT(x), dtype=object)
 
 
+def float_to_flint(x: np.ndarray) -> np.ndarray:
+    """A float array as an object array of ``flint.fmpq``: each float's exact binary value, the values of
+    :func:`to_exact` (without ``max_denominator``) with no :class:`fractions.Fraction` built in between."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("float_to_flint: array contains NaN or infinity")
+    return _FLOAT_TO_FLINT(x) if x.ndim else np.asarray(_FLOAT_TO_FLINT(x), dtype=object)
+
+
+def float_to_flint_stochastic(x: np.ndarray) -> np.ndarray:
+    """Float rows (last axis) as ``flint.fmpq`` rows that sum to exactly 1: the values of
+    :func:`to_exact_stochastic` (without ``max_denominator``), the residual added to each row's largest entry."""
+    out = float_to_flint(x)
+    if out.size:
+        largest = np.asarray(x).argmax(axis=-1)[..., None]
+        residual = 1 - out.sum(axis=-1, keepdims=True)
+        np.put_along_axis(out, largest, np.take_along_axis(out, largest, axis=-1) + residual, axis=-1)
+    return out
+
+
 def from_flint(x: Any) -> Any:
     """``flint.fmpq`` entries (an object array or a scalar) back to :class:`fractions.Fraction`; other values unchanged."""
     if isinstance(x, np.ndarray):
@@ -229,3 +251,4 @@ if _flint is not None:
     # Element-wise ufuncs over object arrays: no per-element numpy indexing.
     _TO_FLINT = np.frompyfunc(lambda v: _flint.fmpq(v.numerator, v.denominator), 1, 1)
     _FROM_FLINT = np.frompyfunc(_fraction_of_fmpq, 1, 1)
+    _FLOAT_TO_FLINT = np.frompyfunc(lambda v: _flint.fmpq(*v.as_integer_ratio()), 1, 1)

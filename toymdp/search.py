@@ -15,11 +15,13 @@ optimiser reaches deterministic rows and unreachable states, which softmax alone
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import softmax
+
+from theory.registry import get_statement
 
 from . import engine
 from .checks import CheckResult, check_all, check_statement
@@ -27,9 +29,17 @@ from .evaluation import evaluate
 from .model import MDP, Instance, RenderingFamily
 from .numbers import to_exact
 from .random_instances import one_hot_rows, random_instances
-from .statement_terms import statement_terms
+from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
-__all__ = ["EDGE_CASES", "random_batches", "SearchResult", "optimise", "objective_values"]
+__all__ = [
+    "EDGE_CASES",
+    "random_batches",
+    "SearchResult",
+    "OptimiserShape",
+    "optimise",
+    "optimise_runs",
+    "objective_values",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,83 +294,204 @@ def optimise(
     ``gamma=None`` optimises the discount in ``[0, 0.99]``; ``rewards=None`` optimises rewards in
     ``[-1, 1]`` (pass an ``S x A`` array to fix them). ``num_train`` defaults to ``max(1, K // 2)``.
     The returned result is decided exactly when the float slack is within round-off of failing or fails.
+    The restarts run in lockstep (:func:`optimise_runs`); the best of them is returned. Raises
+    ``ValueError`` when the statement does not apply to the shape (e.g. it needs a held-out renderer).
     """
-    if num_states > 5:
-        raise ValueError(f"num_states is {num_states}; the optimiser is meant for small instances (S <= 5)")
-    with engine.float_solver("numpy"):  # numpy's per-matrix LAPACK beats a batched LU on small systems
-        return _optimise(
-            statement_id,
-            objective,
-            num_states,
-            num_actions,
-            num_renderers,
-            num_observations,
-            restarts,
-            rng,
-            iterations,
-            population,
-            num_train,
-            gamma,
-            rewards,
-            prune,
-            init_scale,
-        )
-
-
-def _optimise(
-    statement_id,
-    objective,
-    num_states,
-    num_actions,
-    num_renderers,
-    num_observations,
-    restarts,
-    rng,
-    iterations,
-    population,
-    num_train,
-    gamma,
-    rewards,
-    prune,
-    init_scale,
-) -> SearchResult:
+    if restarts < 1:
+        raise ValueError(f"restarts is {restarts}, expected >= 1")
     rng = rng if rng is not None else np.random.default_rng()
-    K = num_renderers
-    T = max(1, K // 2) if num_train is None else num_train
-    shapes = _shapes(num_states, num_actions, K, num_observations, T)
+    shape = OptimiserShape(num_states, num_actions, num_renderers, num_observations, num_train, gamma, rewards)
+    setting = _Setting(iterations, population, prune, init_scale)
+    if not _applies(statement_id, shape, setting):
+        _draw(rng, shape, setting, applies=False)  # the draws of the first restart, as when its first generation failed
+        raise ValueError(
+            f"{statement_id} does not apply to instances with K={shape.K}, T={shape.T} (see its hypotheses)"
+        )
+    runs = [_Run(statement_id, objective, shape, _draw(rng, shape, setting, applies=True)) for _ in range(restarts)]
+    with engine.float_solver("numpy"):  # numpy's per-matrix LAPACK beats a batched LU on small systems
+        ends = _lockstep(runs, setting)
+        best = 0
+        for i, (val, _) in enumerate(ends):
+            if val < ends[best][0]:  # the objective may be undefined (inf) everywhere: the first restart stays
+                best = i
+        return _decide(runs[best], ends[best], setting, restarts * (iterations + 1) * population)
 
-    def score(theta: dict[str, np.ndarray]) -> tuple[np.ndarray, Instance]:
-        batch = _build(theta, T, prune, gamma, rewards)
-        ev = evaluate(batch)
-        res = check_all(ev, [statement_id], redecide_exactly=False, terms=statement_terms(ev))
-        if statement_id not in res:
-            raise ValueError(f"{statement_id} does not apply to instances with K={K}, T={T} (see its hypotheses)")
-        vals = objective_values(res[statement_id], objective)
-        return np.where(np.isnan(vals), np.inf, vals), batch
 
-    best_val, best_theta, evaluations = np.inf, None, 0
-    for _ in range(restarts):
-        theta = {k: rng.normal(0, init_scale, (population,) + s) for k, s in shapes.items()}
-        vals, _ = score(theta)
-        evaluations += population
+@dataclass(frozen=True, eq=False)
+class OptimiserShape:
+    """The instances one optimiser run searches: ``S, A, K, O`` and what is held fixed (see :func:`optimise`)."""
+
+    num_states: int
+    num_actions: int
+    num_renderers: int
+    num_observations: int
+    num_train: int | None = None  #: ``None``: ``max(1, K // 2)``
+    gamma: float | None = None  #: ``None``: optimised in ``[0, 0.99]``
+    rewards: np.ndarray | None = None  #: ``None``: optimised in ``[-1, 1]``
+
+    def __post_init__(self) -> None:
+        if self.num_states > 5:
+            raise ValueError(f"num_states is {self.num_states}; the optimiser is meant for small instances (S <= 5)")
+
+    @property
+    def K(self) -> int:
+        return self.num_renderers
+
+    @property
+    def T(self) -> int:
+        return max(1, self.K // 2) if self.num_train is None else self.num_train
+
+    def parameters(self) -> dict[str, tuple[int, ...]]:
+        return _shapes(self.num_states, self.num_actions, self.K, self.num_observations, self.T)
+
+    def key(self) -> tuple:
+        rewards = None if self.rewards is None else np.asarray(self.rewards, dtype=float).tobytes()
+        return (self.num_states, self.num_actions, self.K, self.num_observations, self.T, self.gamma, rewards)
+
+
+@dataclass(frozen=True)
+class _Setting:
+    iterations: int
+    population: int
+    prune: float
+    init_scale: float
+
+
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """One optimiser run: its statement, shape and every random draw it makes (drawn before it runs)."""
+
+    statement_id: str
+    objective: str
+    shape: OptimiserShape
+    #: ``draws[0]``: the first population's logits; ``draws[g]``: the standard normal steps of generation ``g``.
+    draws: list[dict[str, np.ndarray]]
+
+
+def _draw(rng: np.random.Generator, shape: OptimiserShape, setting: _Setting, *, applies: bool) -> list[dict]:
+    """Every draw of one run, in the order the run makes them. The draws never depend on the values found
+    (a step size scales a standard normal drawn regardless), so a run's draws can be made before it runs.
+    A run whose statement does not apply draws its first population only (its evaluation then fails)."""
+    pop, params = setting.population, shape.parameters()
+    draws = [{k: rng.normal(0, setting.init_scale, (pop,) + s) for k, s in params.items()}]
+    if applies:
+        draws += [{k: rng.normal(0, 1, (pop,) + s) for k, s in params.items()} for _ in range(setting.iterations)]
+    return draws
+
+
+def _build_for(shape: OptimiserShape, theta: dict[str, np.ndarray], setting: _Setting) -> Instance:
+    return _build(theta, shape.T, setting.prune, shape.gamma, shape.rewards)
+
+
+def _applies(statement_id: str, shape: OptimiserShape, setting: _Setting, terms: dict | None = None) -> bool:
+    """Whether the statement applies to instances of ``shape``: whether one instance of the shape defines every
+    quantity it needs (which depends on the shape only). ``terms`` caches that instance's terms per shape."""
+    terms = {} if terms is None else terms
+    if shape.key() not in terms:
+        one = {k: np.zeros((1,) + s) for k, s in shape.parameters().items()}
+        terms[shape.key()] = statement_terms(evaluate(_build_for(shape, one, setting)))
+    try:
+        terms[shape.key()].for_statement(get_statement(statement_id))
+    except NotApplicableError:
+        return False
+    return True
+
+
+def _lockstep(runs: list[_Run], setting: _Setting) -> list[tuple[float, dict[str, np.ndarray]]]:
+    """Advance runs of one shape together: each generation is one evaluation of every run's population.
+
+    Each run follows the (1+lambda) evolution strategy with elitism of :func:`optimise`; the values of
+    one run's instances are the same as in a batch of its own (every quantity is computed per instance).
+    Returns per run the best value and logits.
+    """
+    pop, n = setting.population, len(runs)
+    shape = runs[0].shape
+    assert all(r.shape.key() == shape.key() for r in runs), "lockstep runs share one shape"
+    rows = [list(range(i * pop, (i + 1) * pop)) for i in range(n)]
+
+    def score(thetas: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        theta = {k: np.concatenate([t[k] for t in thetas]) for k in thetas[0]}
+        ev = evaluate(_build_for(shape, theta, setting))
+        terms = statement_terms(ev)
+        out = []
+        for run, rows_i in zip(runs, rows):  # each run's statement on its own population only
+            sid = run.statement_id
+            mine = terms.subset(rows_i, get_statement(sid).quantity_names)
+            res = check_all(ev, [sid], redecide_exactly=False, terms=mine)[sid]
+            vals = objective_values(res, run.objective)
+            out.append(np.where(np.isnan(vals), np.inf, vals))
+        return out
+
+    thetas = [r.draws[0] for r in runs]
+    cur, cur_val, step = [], [], [1.0] * n
+    for theta, vals in zip(thetas, score(thetas)):
         i = int(np.argmin(vals))
-        cur = {k: v[i] for k, v in theta.items()}
-        cur_val, step = float(vals[i]), 1.0
-        for _ in range(iterations):
-            theta = {k: v[None] + step * rng.normal(0, 1, (population,) + v.shape) for k, v in cur.items()}
+        cur.append({k: v[i] for k, v in theta.items()})
+        cur_val.append(float(vals[i]))
+    for g in range(1, setting.iterations + 1):
+        thetas = []
+        for r, run in enumerate(runs):
+            theta = {k: v[None] + step[r] * run.draws[g][k] for k, v in cur[r].items()}
             for k in theta:
-                theta[k][0] = cur[k]  # elitism: the current best stays in the population
-            vals, _ = score(theta)
-            evaluations += population
+                theta[k][0] = cur[r][k]  # elitism: the current best stays in the population
+            thetas.append(theta)
+        for r, (theta, vals) in enumerate(zip(thetas, score(thetas))):
             i = int(np.argmin(vals))
-            if vals[i] < cur_val:
-                cur, cur_val, step = {k: v[i] for k, v in theta.items()}, float(vals[i]), min(step * 1.3, 4.0)
+            if vals[i] < cur_val[r]:
+                cur[r], cur_val[r], step[r] = (
+                    {k: v[i] for k, v in theta.items()},
+                    float(vals[i]),
+                    min(step[r] * 1.3, 4.0),
+                )
             else:
-                step = max(step * 0.8, 0.02)
-        if best_theta is None or cur_val < best_val:  # the objective may be undefined (inf) everywhere
-            best_val, best_theta = cur_val, cur
-    assert best_theta is not None  # every restart runs at least once
-    single = {k: v[None] for k, v in best_theta.items()}
-    inst = _build(single, T, prune, gamma, rewards)[0]
-    result = check_statement(statement_id, evaluate(inst))
-    return SearchResult(statement_id, objective, inst, result, best_val, evaluations)
+                step[r] = max(step[r] * 0.8, 0.02)
+    return list(zip(cur_val, cur))
+
+
+def _decide(run: _Run, end: tuple[float, dict[str, np.ndarray]], setting: _Setting, evaluations: int) -> SearchResult:
+    """The result of a run: its best instance, decided (exactly when within round-off of failing or failing)."""
+    value, theta = end
+    inst = _build_for(run.shape, {k: v[None] for k, v in theta.items()}, setting)[0]
+    result = check_statement(run.statement_id, evaluate(inst))
+    return SearchResult(run.statement_id, run.objective, inst, result, value, evaluations)
+
+
+def optimise_runs(
+    runs: list[tuple[str, str, OptimiserShape]],
+    rng: np.random.Generator,
+    *,
+    iterations: int = 60,
+    population: int = 32,
+    prune: float = 0.01,
+    init_scale: float = 2.0,
+    progress: Callable[[int], object] | None = None,
+) -> list[SearchResult | None]:
+    """Several single-restart :func:`optimise` runs ``(statement_id, objective, shape)``, with the results of
+    running them one after another on ``rng``: the same draws, instances, values and decisions.
+
+    The runs of one shape advance in lockstep, one evaluation per generation for all of them. A run whose
+    statement does not apply to its shape gives ``None`` (it draws what its first generation would).
+    ``progress(n)`` is called as ``n`` more runs are done.
+    """
+    setting = _Setting(iterations, population, prune, init_scale)
+    shape_terms: dict[tuple, StatementTerms] = {}
+    planned: list[_Run | None] = []
+    for sid, objective, shape in runs:
+        applies = _applies(sid, shape, setting, shape_terms)
+        draws = _draw(rng, shape, setting, applies=applies)
+        planned.append(_Run(sid, objective, shape, draws) if applies else None)
+    groups: dict[tuple, list[tuple[int, _Run]]] = {}
+    for i, run in enumerate(planned):
+        if run is not None:
+            groups.setdefault(run.shape.key(), []).append((i, run))
+    out: list[SearchResult | None] = [None] * len(runs)
+    with engine.float_solver("numpy"):
+        for members in groups.values():
+            ends = _lockstep([run for _, run in members], setting)
+            for (i, run), end in zip(members, ends):
+                out[i] = _decide(run, end, setting, (iterations + 1) * population)
+            if progress is not None:
+                progress(len(members))
+    if progress is not None:
+        progress(len(runs) - sum(len(m) for m in groups.values()))
+    return out

@@ -15,6 +15,7 @@ axes so that the values broadcast over the statement's own indices.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -25,10 +26,11 @@ from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
 from . import engine
-from .evaluation import Evaluation
+from .evaluation import Evaluation, FlintForm, flint_evaluation
+from .model import Instance
 from .numbers import FLINT, from_flint, is_flint
 
-__all__ = ["NotApplicableError", "StatementTerms", "statement_terms"]
+__all__ = ["NotApplicableError", "StatementTerms", "statement_terms", "exact_statement_terms", "flint_statement_terms"]
 
 
 class NotApplicableError(ValueError):
@@ -48,11 +50,12 @@ class StatementTerms:
     #: evaluation computed on FLINT rationals (statements are then decided on them, in C).
     rational: type = Fraction
 
-    def subset(self, rows: list[int]) -> StatementTerms:
-        """The terms of the instances ``rows`` of a batch with one axis."""
+    def subset(self, rows: list[int], names: Iterable[str] | None = None) -> StatementTerms:
+        """The terms of the instances ``rows`` of a batch with one axis (only the quantities ``names``, if given)."""
         if len(self.batch_shape) != 1:
             raise ValueError(f"subset needs a batch with one axis, this one has shape {self.batch_shape}")
-        values = {k: (np.asarray(v)[rows], tags) for k, (v, tags) in self.values.items()}
+        keep = self.values.keys() if names is None else [n for n in names if n in self.values]
+        values = {k: (np.asarray(self.values[k][0])[rows], self.values[k][1]) for k in keep}
         return StatementTerms(values, self.missing, self.exact, (len(rows),), self.num_renderers, self.rational)
 
     def for_statement(self, statement: Statement) -> dict[str, Any]:
@@ -109,7 +112,24 @@ def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
     return _statement_terms(ev, inst.mdp, inst.family)
 
 
-def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fraction) -> StatementTerms:
+def exact_statement_terms(instance: Instance) -> StatementTerms:
+    """The exact terms of ``instance`` (float or exact) on FLINT rationals (``rational`` is ``flint.fmpq``):
+    for a float instance, the values of ``statement_terms(evaluate(instance.to_exact()), native=True)``,
+    computed from each float's exact value with no :class:`fractions.Fraction` built (needs python-flint)."""
+    return flint_statement_terms(flint_evaluation(instance))
+
+
+def flint_statement_terms(flint: FlintForm) -> StatementTerms:
+    """The terms of an evaluation on FLINT rationals (:func:`toymdp.evaluation.flint_evaluation`), kept as ``flint.fmpq``."""
+    return _statement_terms(flint.evaluation, flint.mdp, flint.family, FLINT.fmpq, exact=True)
+
+
+def _statement_terms(
+    ev: Evaluation, mdp: Any, fam: Any, rational: type = Fraction, *, exact: bool | None = None
+) -> StatementTerms:
+    """The terms of ``ev`` on the arrays ``mdp`` and ``fam``; ``exact`` (default ``ev.exact``) says whether they are
+    exact rationals (an evaluation on FLINT rationals of a float instance is)."""
+    exact = ev.exact if exact is None else exact
     inst = ev.instance
     base, new = ev.pi, ev.pi_tilde
     train = list(fam.train)
@@ -201,7 +221,7 @@ def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fracti
         n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
     }
     values["penalty_v_avg"] = (
-        (p * C1v_F.penalty_value(per_renderer, exact=ev.exact, rational=rational)).sum(axis=-1),
+        (p * C1v_F.penalty_value(per_renderer, exact=exact, rational=rational)).sum(axis=-1),
         (),
     )
     missing = {}
@@ -209,4 +229,4 @@ def _statement_terms(ev: Evaluation, mdp: Any, fam: Any, rational: type = Fracti
         values["D_test"] = (ev.alpha[..., held_out].max(axis=-1), ())
     else:
         missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
-    return StatementTerms(values, missing, ev.exact, inst.batch_shape, fam.num_renderers, rational)
+    return StatementTerms(values, missing, exact, inst.batch_shape, fam.num_renderers, rational)

@@ -83,7 +83,7 @@ def _is_exact(v: Any) -> bool:
 def _bound(sid: str, terms: StatementTerms) -> tuple[np.ndarray, np.ndarray]:
     """The statement's right-hand side per instance (pair statements: the largest over pairs j != k) and where defined."""
     st = get_statement(sid)
-    rhs = st.evaluate(terms.for_statement(st), exact=terms.exact).rhs
+    rhs = st.evaluate(terms.for_statement(st), exact=terms.exact, rational=terms.rational).rhs
     K = terms.num_renderers
     shape = terms.batch_shape + (K,) * len(st.indices)
     rhs = np.broadcast_to(np.asarray(rhs, dtype=object if terms.exact else float), shape)
