@@ -56,19 +56,20 @@ MANIFEST_FILE = "manifest.json"
 JOB_FILE = "job.json"
 ESTIMATE_DIR = "estimate"
 
-#: Torch threads per job on CPU. On 2 shared cores an oversubscribed OpenMP pool collapses (docs/procgen_training.md:
-#: 1 thread 116 env steps/s, 2 threads 22 with another process busy), and two 1-thread cpu-small runs side by side
-#: each ran at 227-257 env steps/s on this machine. benchmarks/bench_procgen_sweep_threads.py measures the
-#: choice (1 vs 2 threads, 2 runs at once) on a given machine.
+#: Torch threads per job on CPU. benchmarks/bench_procgen_sweep_threads.py (cpu-small, coinrun, 2 quiet cores, medians
+#: of 3, env steps/s of all agents): PPO one 1-thread run 291, one 2-thread run 516, two 1-thread runs at once 550;
+#: MDPO 159, 258, 266. Two 1-thread jobs use the cores at least as well as one 2-thread job, and an oversubscribed
+#: OpenMP pool collapses when another process takes a core (docs/procgen_training.md: 116 vs 22 env steps/s), so
+#: one thread per job with --max-parallel 2. Run the benchmark on the machine that will run the sweep.
 DEFAULT_TORCH_THREADS = 1
 
-#: Env steps per second and run (all agents together) used by --dry-run. cpu: cpu-small on 2 cores, two 1-thread runs
-#: side by side (the sweep's defaults): median per iteration of the committed study's runs
-#: (checkpoints/coinrun-l10-warm, log.csv): PPO 202-206, MDPO 109-115 (both agents together); cuda: the committed runs
-#: of checkpoints/README.md (six runs sharing one H100). Replace with --steps-per-s for another machine.
+#: Env steps per second and run (all agents together) used by --dry-run. cpu: cpu-small on 2 quiet cores, two
+#: 1-thread runs side by side (the sweep's defaults), from the benchmark above: PPO 550 / 2, MDPO 266 / 2 (the
+#: committed study's runs, on a busy machine, logged 202-206 and 109-115); cuda: the committed runs of
+#: checkpoints/README.md (six runs sharing one H100). Replace with --steps-per-s for another machine.
 THROUGHPUT: dict[tuple[str, str], float] = {
-    ("cpu", "ppo"): 200.0,
-    ("cpu", "mdpo"): 110.0,
+    ("cpu", "ppo"): 275.0,
+    ("cpu", "mdpo"): 133.0,
     ("cuda", "ppo"): 2200.0,
     ("cuda", "mdpo"): 4000.0,
 }
