@@ -175,21 +175,7 @@ def run_family(
     toy = build_family(PRESETS[name])
     alphas = np.asarray(config.alphas, dtype=float)
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
-    d, A = toy.num_features, toy.mdp.num_actions
-    W1 = np.empty((len(alphas), len(seeds), d, A))
-    W2 = np.empty_like(W1)
-    for n, seed in enumerate(seeds):
-        W1[:, n], W2[:, n] = initial_weights(toy, seed, config.train.init_scale)
-    alpha_grid = np.broadcast_to(alphas[:, None], (len(alphas), len(seeds)))
-
-    steps: list[int] = []
-    history: list[dict[str, Any]] = []
-
-    def record(step: int, w1: np.ndarray, w2: np.ndarray) -> None:
-        steps.append(step)
-        history.append(measure(toy, w1, w2, config.statements))
-
-    W1, W2 = train(toy, W1, W2, alpha_grid, config.train, record=record, progress=progress)
+    W1, W2, steps, history = _train_and_measure(toy, alphas, seeds, config, progress)
 
     curves = {k: np.stack([h[k] for h in history], axis=-1) for k in METRICS + ("D_train",)}
     statements = {
@@ -204,37 +190,9 @@ def run_family(
     final = {k: v[..., -1] for k, v in seed_level.items()}
     table = {k: _summary(v, config.confidence) for k, v in final.items()}
     paired = {k: _summary(v - v[:1], config.confidence) for k, v in final.items()}
-    statement_summary = {
-        sid: {
-            "holds_all_checkpoints": _tolist(rec["holds"].all(axis=(-1, -2))),  # (alphas, seeds)
-            "holds_fraction": _tolist(rec["holds"].mean(axis=(1, 2, 3))),  # per alpha, over seeds, agents, checkpoints
-            "final_slack": _summary(rec["slack"][..., -1].mean(axis=-1), config.confidence),
-            "final_tightness": _nan_summary(rec["tightness"][..., -1]),
-            "final_vacuous_fraction": _tolist(rec["vacuous"][..., -1].mean(axis=(1, 2))),
-        }
-        for sid, rec in statements.items()
-    }
     pi1, pi2 = _policies(toy, W1, W2)
-    optimal = np.eye(A)[list(toy.correct_actions)]
-    eta_optimal = float(
-        engine.expected_return(toy.mdp.rho0, engine.values(toy.mdp.P, toy.mdp.r, toy.mdp.gamma, optimal))
-    )
     return {
-        "family": {
-            "preset": name,
-            "config": toy.config.to_json(),
-            "correct_actions": list(toy.correct_actions),
-            "renderers": [
-                {"direction": k, "correlation": c, "role": _role(toy, i)} for i, (k, c) in enumerate(toy.specs)
-            ],
-            "num_states": toy.mdp.num_states,
-            "num_observations": toy.family.num_observations,
-            "num_features": d,
-            "eta_optimal": eta_optimal,
-            "r_min": float(toy.mdp.r.min()),
-            "r_max": float(toy.mdp.r.max()),
-            "gamma": float(toy.mdp.gamma),
-        },
+        "family": _family_description(toy, name),
         "alphas": alphas.tolist(),
         "seeds": seeds,
         "steps": steps,
@@ -250,9 +208,70 @@ def run_family(
         },
         "final": table,
         "paired_difference_vs_independent": paired,
-        "statement_summary": statement_summary,
+        "statement_summary": _statement_summary(statements, config.confidence),
         "gamma_sweep": gamma_sweep(toy, pi1, pi2, config) if config.statements else None,
         "final_weights": {"agent1": _tolist(W1), "agent2": _tolist(W2)},
+    }
+
+
+def _train_and_measure(
+    toy: ToyFamily,
+    alphas: np.ndarray,
+    seeds: list[int],
+    config: ToyExperimentConfig,
+    progress: Callable[[int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, list[int], list[dict[str, Any]]]:
+    """Train every (alpha, seed) pair of agents at once; the final weights and the measurements at each checkpoint."""
+    d, A = toy.num_features, toy.mdp.num_actions
+    W1 = np.empty((len(alphas), len(seeds), d, A))
+    W2 = np.empty_like(W1)
+    for n, seed in enumerate(seeds):
+        W1[:, n], W2[:, n] = initial_weights(toy, seed, config.train.init_scale)
+    alpha_grid = np.broadcast_to(alphas[:, None], (len(alphas), len(seeds)))
+
+    steps: list[int] = []
+    history: list[dict[str, Any]] = []
+
+    def record(step: int, w1: np.ndarray, w2: np.ndarray) -> None:
+        steps.append(step)
+        history.append(measure(toy, w1, w2, config.statements))
+
+    W1, W2 = train(toy, W1, W2, alpha_grid, config.train, record=record, progress=progress)
+    return W1, W2, steps, history
+
+
+def _statement_summary(statements: dict[str, dict[str, np.ndarray]], confidence: float) -> dict[str, Any]:
+    """Per statement: whether it held at every checkpoint, how often, and its final slack, tightness and vacuity."""
+    return {
+        sid: {
+            "holds_all_checkpoints": _tolist(rec["holds"].all(axis=(-1, -2))),  # (alphas, seeds)
+            "holds_fraction": _tolist(rec["holds"].mean(axis=(1, 2, 3))),  # per alpha, over seeds, agents, checkpoints
+            "final_slack": _summary(rec["slack"][..., -1].mean(axis=-1), confidence),
+            "final_tightness": _nan_summary(rec["tightness"][..., -1]),
+            "final_vacuous_fraction": _tolist(rec["vacuous"][..., -1].mean(axis=(1, 2))),
+        }
+        for sid, rec in statements.items()
+    }
+
+
+def _family_description(toy: ToyFamily, name: str) -> dict[str, Any]:
+    """The family as the results file records it: preset, renderers and their roles, sizes, optimal return, rewards."""
+    optimal = np.eye(toy.mdp.num_actions)[list(toy.correct_actions)]
+    eta_optimal = float(
+        engine.expected_return(toy.mdp.rho0, engine.values(toy.mdp.P, toy.mdp.r, toy.mdp.gamma, optimal))
+    )
+    return {
+        "preset": name,
+        "config": toy.config.to_json(),
+        "correct_actions": list(toy.correct_actions),
+        "renderers": [{"direction": k, "correlation": c, "role": _role(toy, i)} for i, (k, c) in enumerate(toy.specs)],
+        "num_states": toy.mdp.num_states,
+        "num_observations": toy.family.num_observations,
+        "num_features": toy.num_features,
+        "eta_optimal": eta_optimal,
+        "r_min": float(toy.mdp.r.min()),
+        "r_max": float(toy.mdp.r.max()),
+        "gamma": float(toy.mdp.gamma),
     }
 
 
