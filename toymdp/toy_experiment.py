@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from .checks import check_statement
 from .config import SearchConfig, ToyExperimentConfig
 from .distillation import initial_weights, train
 from .evaluation import Evaluation, evaluate
+from .search import run_tightest_search
 from .toy import PRESETS, ToyFamily, build_family, softmax_policy
 
 __all__ = [
@@ -306,62 +306,6 @@ def gamma_sweep(toy: ToyFamily, pi1: np.ndarray, pi2: np.ndarray, config: ToyExp
             "vacuous_fraction": _tolist(fields["vacuous"].mean(axis=(1, 2))),
         }
     out["vacuous_level"] = [smallest_return(float(toy.mdp.r.min()), g) for g in config.gammas]
-    return out
-
-
-def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Maximise the tightness ratio of each statement over small instances with :func:`toymdp.search.optimise`.
-
-    Each optimiser run's best instance is re-decided in exact arithmetic (the instance converted with
-    :meth:`~toymdp.model.Instance.to_exact`), and the reported ratio is the exact one: a float ratio
-    whose denominator is near round-off cannot inflate the result. For a per-renderer statement (T1)
-    the ratio of an instance is its largest over renderers.
-    """
-    from .instance_io import instance_to_dict
-    from .search import optimise
-
-    rng = np.random.default_rng(config.seed)
-    out: dict[str, Any] = {"config": asdict(config), "results": {}}
-    for sid in config.statements:
-        rows = []
-        for gamma in config.gammas:
-            for S in config.num_states:
-                best: dict[str, Any] | None = None
-                for _ in range(config.restarts):
-                    found = optimise(
-                        sid,
-                        objective="tightness",
-                        num_states=S,
-                        num_actions=config.num_actions,
-                        num_renderers=config.num_renderers,
-                        num_observations=config.num_observations,
-                        restarts=1,
-                        rng=rng,
-                        gamma=gamma,
-                    )
-                    if progress is not None:
-                        progress(1)
-                    exact_instance = found.instance.to_exact()
-                    check = check_statement(sid, evaluate(exact_instance))
-                    ratios = [float(t) for t in np.atleast_1d(check.tightness).tolist() if t is not None]
-                    if not ratios:
-                        continue
-                    k = int(np.argmax(ratios))
-                    candidate = {
-                        "num_states": S,
-                        "gamma_setting": "optimised" if gamma is None else float(gamma),
-                        "gamma": float(exact_instance.mdp.gamma),
-                        "tightness": ratios[k],
-                        "lhs": float(np.atleast_1d(check.lhs)[k]),
-                        "rhs": float(np.atleast_1d(check.rhs)[k]),
-                        "holds": bool(np.all(check.holds)),
-                        "instance": instance_to_dict(found.instance),
-                    }
-                    if best is None or candidate["tightness"] > best["tightness"]:
-                        best = candidate
-                if best is not None:
-                    rows.append(best)
-        out["results"][sid] = rows
     return out
 
 
