@@ -30,8 +30,9 @@ from typing import Callable
 
 import numpy as np
 
-from toymdp import engine, evaluate
-from toymdp.random_instances import random_instances
+from toymdp import evaluate
+from toymdp.mdp import engine
+from toymdp.mdp.random_instances import random_instances
 
 
 def _solvers() -> list[str]:
@@ -159,7 +160,7 @@ def main() -> None:
     exact = random_instances(rng, args.exact_n, 5, 2, 3, 4, exact=True)
     singles = [exact[i] for i in range(args.exact_n)]
     variants = {}
-    from toymdp.numbers import FLINT, use_flint
+    from toymdp.mdp.numbers import FLINT, use_flint
 
     have_flint = FLINT is not None
     for on in ([True, False] if have_flint else [False]):

@@ -56,7 +56,7 @@ def _statement(sid: str):
 
 def _vacuous(statement, ev) -> np.ndarray:
     """Beyond the statement's trivial threshold: ``rhs > trivial`` (upper bound), ``rhs < trivial`` (lower
-    bound), the convention of the toy checks (``toymdp.checks``)."""
+    bound), the convention of the toy checks (``toymdp.checking.checks``)."""
     rhs, trivial = np.asarray(ev.rhs, dtype=float), np.asarray(ev.trivial, dtype=float)
     return rhs > trivial if statement.relation == "<=" else rhs < trivial
 

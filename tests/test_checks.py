@@ -13,8 +13,8 @@ from hypothesis import given
 from repconv.cli import main
 from theory.variants import VARIANTS
 from toymdp import Instance, MDP, RenderingFamily, evaluate, instance_from_dict, load_instance
-from toymdp.checks import NotApplicableError, check_all, check_statement, default_ids
-from toymdp.random_instances import random_instances
+from toymdp.checking.checks import NotApplicableError, check_all, check_statement, default_ids
+from toymdp.mdp.random_instances import random_instances
 from toymdp.strategies import instances
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "two_renderers.json"

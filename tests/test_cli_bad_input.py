@@ -34,14 +34,14 @@ def _refused(argv, capsys, *fragments) -> str:
 @pytest.fixture
 def no_work(monkeypatch):
     """Fail the test if the computation starts: outputs must be refused before it."""
-    import toymdp.falsification
-    import toymdp.toy_experiment
+    import toymdp.checking.falsification
+    import toymdp.toy_example.toy_experiment
 
     def started(*args, **kwargs):
         raise AssertionError("the computation started before its outputs were checked")
 
-    monkeypatch.setattr(toymdp.falsification, "run_checks", started)
-    monkeypatch.setattr(toymdp.toy_experiment, "run_toy_experiment", started)
+    monkeypatch.setattr(toymdp.checking.falsification, "run_checks", started)
+    monkeypatch.setattr(toymdp.toy_example.toy_experiment, "run_toy_experiment", started)
 
 
 # ------------------------------------------------------------------------------------- outputs checked first
@@ -150,12 +150,12 @@ def test_procgen_sloppy_numbers(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------- Ctrl-C in check
 def test_ctrl_c_in_check_says_nothing_was_written(tmp_path, capsys, monkeypatch):
-    import toymdp.falsification
+    import toymdp.checking.falsification
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(toymdp.falsification, "run_checks", interrupted)
+    monkeypatch.setattr(toymdp.checking.falsification, "run_checks", interrupted)
     out, cex = tmp_path / "check.json", tmp_path / "cex"
     assert main(["check", "--json", str(out), "--counterexamples", str(cex)]) == 130
     err = _one_line(capsys)
@@ -180,8 +180,8 @@ def test_eval_variants_replays_a_saved_counterexample(tmp_path, capsys):
 
 
 def test_eval_large_instances_skip_the_exact_redecision_and_say_so(tmp_path, capsys):
-    from toymdp.instance_io import save_instance
-    from toymdp.random_instances import random_instances
+    from toymdp.mdp.instance_io import save_instance
+    from toymdp.mdp.random_instances import random_instances
 
     from repconv.commands.eval_cmd import EXACT_REDECIDE_MAX_STATES
 

@@ -215,8 +215,8 @@ def test_estimate_help_shows_every_field(capsys):
 
 def test_toy_no_options_give_the_defaults_and_flags_reach_the_config(capsys):
     from repconv.commands.toy_cmd import build_config
-    from toymdp.distillation import DistillationConfig
-    from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
+    from toymdp.toy_example.distillation import DistillationConfig
+    from toymdp.toy_example.toy_experiment import SearchConfig, ToyExperimentConfig
 
     assert build_config(_parse(["toy"])) == ToyExperimentConfig()
     args = _parse(["toy", "--alphas", "0,0.5", "--seeds", "3", "--first-seed", "2", "--steps", "20",
@@ -233,8 +233,8 @@ def test_toy_no_options_give_the_defaults_and_flags_reach_the_config(capsys):
 
 
 def test_toy_help_shows_every_option_field(capsys):
-    from toymdp.distillation import DistillationConfig
-    from toymdp.toy_experiment import SearchConfig, ToyExperimentConfig
+    from toymdp.toy_example.distillation import DistillationConfig
+    from toymdp.toy_example.toy_experiment import SearchConfig, ToyExperimentConfig
 
     text = _help_of(["toy"], capsys)
     _docs_shown(ToyExperimentConfig, text, skip=("train", "search", "confidence"))
@@ -244,7 +244,7 @@ def test_toy_help_shows_every_option_field(capsys):
 
 
 def test_check_no_options_give_the_defaults_and_flags_reach_the_config(capsys):
-    from toymdp.falsification import CheckConfig
+    from toymdp.checking.falsification import CheckConfig
 
     assert CheckConfig(**dataclass_values(_parse(["check"]), CheckConfig)) == CheckConfig(
         n=1000, exact=False, seed=0, ids=None, max_redecide=5, restarts=2, iterations=30, population=24,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from theory.quantities import kl
-from toymdp import engine
-from toymdp.distillation import DistillationConfig, initial_weights, objective, objective_and_gradients, own_return, train, visitation
+from toymdp.mdp import engine
+from toymdp.toy_example.distillation import DistillationConfig, initial_weights, objective, objective_and_gradients, own_return, train, visitation
 from common.stats import mean_ci
-from toymdp.toy import PRESETS, build_family, softmax_policy
+from toymdp.toy_example.toy import PRESETS, build_family, softmax_policy
 
 
 def _finite_difference(f, W, h=1e-6):

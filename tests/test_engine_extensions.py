@@ -13,9 +13,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from theory.quantities import pairwise_tv, robustness, state_robustness
-from toymdp import engine, evaluate
-from toymdp.numbers import to_exact_stochastic
-from toymdp.random_instances import random_instances
+from toymdp import evaluate
+from toymdp.mdp import engine
+from toymdp.mdp.numbers import to_exact_stochastic
+from toymdp.mdp.random_instances import random_instances
 from toymdp.strategies import instances
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import toymdp.engine as engine
+import toymdp.mdp.engine as engine
 from toymdp import MDP, evaluate
-from toymdp.random_instances import random_instances
+from toymdp.mdp.random_instances import random_instances
 from toymdp.strategies import instances, mdps, stochastic_matrices
 
 from .textbook import GRIDWORLD_OPTIMAL_V, GRIDWORLD_RANDOM_V, gridworld

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from repconv.cli import main
-from toymdp import engine, evaluate, load_instance
-from toymdp.checks import check_all, check_statement, default_ids
-from toymdp.statement_terms import statement_terms
-from toymdp.falsification import all_ids, run_checks, save_counterexamples
-from toymdp.search import OptimiserShape, _build, objective_values, optimise, optimise_runs
+from toymdp import evaluate, load_instance
+from toymdp.mdp import engine
+from toymdp.checking.checks import check_all, check_statement, default_ids
+from toymdp.mdp.statement_terms import statement_terms
+from toymdp.checking.falsification import all_ids, run_checks, save_counterexamples
+from toymdp.checking.search import OptimiserShape, _build, objective_values, optimise, optimise_runs
 
 COUNTEREXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "counterexamples").glob("*.json"))
 
@@ -165,8 +166,8 @@ def test_check_command_rejects_unknown_id(capsys):
 def test_reach_only_new_kind_refutes_c1_reach_and_keeps_its_structure():
     """The structured kind: pi never visits the last state (R over pi's visited states is 0, the renderers agree
     there), pi~ does; C1-reach fails on some instances (decided exactly), while C1, C1v and C1-reachAny hold."""
-    from toymdp.search import random_batch
-    from toymdp.statement_terms import statement_terms
+    from toymdp.checking.search import random_batch
+    from toymdp.mdp.statement_terms import statement_terms
 
     batch = random_batch(np.random.default_rng(0), "reach_only_new", 64)
     ev = evaluate(batch)
@@ -198,7 +199,7 @@ def test_check_fails_on_a_counterexample_to_a_proved_variant(monkeypatch, capsys
 def test_reach_only_new_kind_drawn_exactly_keeps_its_structure():
     """`repconv check --exact` draws this kind as rationals: pi's exact visitation of the last state is exactly 0,
     pi~'s is positive, and C1-reach is refuted on some instance with no tolerance."""
-    from toymdp.search import random_batch
+    from toymdp.checking.search import random_batch
 
     batch = random_batch(np.random.default_rng(2), "reach_only_new", 24, exact=True)
     assert batch.exact

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from toymdp import MDP, Instance, evaluate
-from toymdp import engine
-from toymdp.checks import check_all
-from toymdp.numbers import from_flint, to_flint, use_flint
-from toymdp.random_instances import random_instances
-from toymdp.search import random_batch
+from toymdp.mdp import engine
+from toymdp.checking.checks import check_all
+from toymdp.mdp.numbers import from_flint, to_flint, use_flint
+from toymdp.mdp.random_instances import random_instances
+from toymdp.checking.search import random_batch
 
 pytest.importorskip("flint")
 
@@ -103,7 +103,7 @@ def test_from_flint_builds_normal_fractions():
 
 
 def test_statement_terms_are_fractions_unless_native():
-    from toymdp.statement_terms import statement_terms
+    from toymdp.mdp.statement_terms import statement_terms
 
     inst = random_instances(np.random.default_rng(5), 4, 3, 2, 3, 3, exact=True)
     fallback, flint = _both_paths(lambda: statement_terms(evaluate(inst)))
@@ -119,7 +119,7 @@ def test_statement_terms_are_fractions_unless_native():
 
 def test_floats_straight_to_flint_are_the_fractions_of_to_exact():
     """Each float's binary value, and stochastic rows summing to exactly 1 with the residual on the largest entry."""
-    from toymdp.numbers import float_to_flint, float_to_flint_stochastic, to_exact, to_exact_stochastic
+    from toymdp.mdp.numbers import float_to_flint, float_to_flint_stochastic, to_exact, to_exact_stochastic
 
     x = np.array([[0.1, 0.2, 0.7], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
     rows = from_flint(float_to_flint_stochastic(x))
@@ -135,7 +135,7 @@ def test_floats_straight_to_flint_are_the_fractions_of_to_exact():
 
 def test_exact_terms_of_a_float_instance_are_those_of_its_exact_conversion():
     """Terms computed from each float straight on FLINT rationals: the fractions of the pure-Python path on to_exact()."""
-    from toymdp.statement_terms import exact_statement_terms, statement_terms
+    from toymdp.mdp.statement_terms import exact_statement_terms, statement_terms
 
     rng = np.random.default_rng(13)
     for kind in ("generic", "sparse", "deterministic_base", "reach_only_new"):

@@ -10,7 +10,8 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from toymdp import engine, from_gymnasium  # noqa: E402
+from toymdp import from_gymnasium  # noqa: E402
+from toymdp.mdp import engine  # noqa: E402
 
 
 def _optimal_policy(mdp):

@@ -65,8 +65,8 @@ def _graph() -> dict[str, set[str]]:
 def test_the_scan_sees_the_imports_it_checks():
     graph = _graph()
     assert "theory.statements" in graph["theory.variants"]
-    assert "common.files" in graph["toymdp.instance_io"]
-    assert "toymdp.engine" in graph["toymdp.evaluation"]  # ``from . import engine``
+    assert "common.files" in graph["toymdp.mdp.instance_io"]
+    assert "toymdp.mdp.engine" in graph["toymdp.mdp.evaluation"]  # ``from . import engine``
     assert {"toymdp", "procgen_checks"} <= {m.split(".")[0] for m in graph["repconv.cli"] | set().union(
         *(graph[m] for m in graph if m.startswith("repconv.commands")))}
 

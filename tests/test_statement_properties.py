@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from toymdp import MDP, Instance, engine, evaluate
-from toymdp.checks import check_all, default_ids
-from toymdp.statement_terms import statement_terms
+from toymdp.checking.checks import check_all, default_ids
+from toymdp.mdp.statement_terms import statement_terms
 from toymdp.strategies import instances, mdps
 
 EDGE_CASES = {

@@ -24,7 +24,7 @@ import theory.statements as th
 from theory.registry import get_statement
 from theory.statements import PARTS, STATEMENTS
 from theory.variants import VARIANTS
-from toymdp import engine
+from toymdp.mdp import engine
 
 
 def _nonneg(expr: sp.Expr) -> bool:

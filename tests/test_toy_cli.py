@@ -10,8 +10,8 @@ import pytest
 
 from repconv.cli import main
 from toymdp import evaluate
-from toymdp.toy import build_family, softmax_policy
-from toymdp.toy_experiment import measure
+from toymdp.toy_example.toy import build_family, softmax_policy
+from toymdp.toy_example.toy_experiment import measure
 
 TINY = ["--seeds", "2", "--steps", "20", "--eval-every", "10", "--alphas", "0,0.3", "--families", "opposed,disjoint",
         "--gammas", "0.5,0.9", "--search-sizes", "2", "--search-restarts", "1", "--quiet"]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from toymdp import MDP, Instance, RenderingFamily, evaluate, instance_from_dict
-from toymdp.checks import check_statement
-from toymdp.toy import build_family, softmax_policy
-from toymdp.toy_experiment import SearchConfig, measure, run_tightest_search
+from toymdp.checking.checks import check_statement
+from toymdp.toy_example.toy import build_family, softmax_policy
+from toymdp.toy_example.toy_experiment import SearchConfig, measure, run_tightest_search
 
 
 def test_statement_records_belong_to_the_right_agent():
@@ -85,8 +85,8 @@ def tiny_figures():
 
     matplotlib.use("Agg")
     from repconv.plots.toy import figure_jobs
-    from toymdp.distillation import DistillationConfig
-    from toymdp.toy_experiment import ToyExperimentConfig, run_toy_experiment
+    from toymdp.toy_example.distillation import DistillationConfig
+    from toymdp.toy_example.toy_experiment import ToyExperimentConfig, run_toy_experiment
 
     config = ToyExperimentConfig(families=("opposed",), alphas=(0.0, 0.3), seeds=2, gammas=(0.5, 0.9),
                                  train=DistillationConfig(steps=10, eval_every=5),

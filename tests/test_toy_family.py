@@ -6,8 +6,9 @@ import mdptoolbox.mdp
 import numpy as np
 import pytest
 
-from toymdp import engine, evaluate
-from toymdp.toy import PRESETS, ToyFamilyConfig, build_family, lock_mdp, nuisance_correlation, softmax_policy
+from toymdp import evaluate
+from toymdp.mdp import engine
+from toymdp.toy_example.toy import PRESETS, ToyFamilyConfig, build_family, lock_mdp, nuisance_correlation, softmax_policy
 
 
 @pytest.mark.parametrize("slip", [0.0, 0.1, 0.3])

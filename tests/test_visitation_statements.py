@@ -8,10 +8,10 @@ import numpy as np
 
 from theory.registry import get_statement
 from toymdp import MDP, Instance, RenderingFamily, evaluate
-from toymdp.checks import check_all
-from toymdp.random_instances import random_instances
-from toymdp.statement_terms import statement_terms
-from toymdp.tightest import TightestTally, tightest_bounds
+from toymdp.checking.checks import check_all
+from toymdp.mdp.random_instances import random_instances
+from toymdp.mdp.statement_terms import statement_terms
+from toymdp.checking.tightest import TightestTally, tightest_bounds
 
 F = Fraction
 NEW = ["G1v", "G1vr", "C1v", "C1v.f"]

@@ -21,7 +21,7 @@ for an upper bound (1: tight; 0: loose). A bound is **vacuous** when it says no 
 instance satisfies anyway: a lower bound on a return below ``r_min / (1-gamma)``, an upper bound on
 a difference of returns above ``(r_max - r_min) / (1-gamma)``, an upper bound on a TV above 1.
 
-Every quantity is evaluated on one rendering MDP by :mod:`toymdp.statement_terms` (exactly, or in a
+Every quantity is evaluated on one rendering MDP by :mod:`toymdp.mdp.statement_terms` (exactly, or in a
 float64 batch) and estimated from samples by ``procgen_checks``; this module knows neither.
 """
 

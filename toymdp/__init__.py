@@ -1,18 +1,18 @@
-"""Exact and batched computation of every quantity of a rendering MDP (THEORY.md, "Setting").
+"""Exact and batched computation of every quantity of a rendering MDP (THEORY.md, "Setting"), in three folders:
 
-* :mod:`toymdp.model`: the data model (MDP, rendering family, instance) with validation;
-* :mod:`toymdp.engine`: V, Q, A, eta, rho, L for state policies, float64-batched or exact;
-* :mod:`toymdp.evaluation`: the rendering-level quantities (eta_test, R, D_train, alpha, eps, ...);
-* :mod:`toymdp.instance_io`: instance JSON files;
-* :mod:`toymdp.gymnasium_mdps`: Gymnasium's toy-text environments as tabular MDPs;
-* :mod:`toymdp.strategies`: hypothesis strategies (needs the ``test`` extra);
-* :mod:`toymdp.statement_terms`, :mod:`toymdp.checks`: the statements of :mod:`theory.statements`
-  decided on instances, exactly or in float batches with exact re-decision;
-* :mod:`toymdp.search`, :mod:`toymdp.falsification`: random and optimised instance search, counterexamples;
-* :mod:`toymdp.toy`, :mod:`toymdp.distillation`, :mod:`toymdp.toy_experiment`: the toy example (spurious
-  backgrounds; two agents trained with exact gradients, independently or mutually distilled).
-* :mod:`toymdp.config`: the configurations of the toy experiment and of ``repconv check`` (no numpy, scipy
-  or sympy, so the command line reads them cheaply).
+* :mod:`toymdp.mdp`: the data model (``model``: MDP, rendering family, instance, with validation), the engine
+  (``engine``: V, Q, A, eta, rho, L, float64-batched or exact; ``numbers``), the rendering-level quantities
+  (``evaluation``), the statements' terms (``statement_terms``), instance files (``instance_io``), random instances
+  and Gymnasium's toy-text environments;
+* :mod:`toymdp.checking`: the statements of :mod:`theory.statements` decided on instances (``checks``, ``tightest``),
+  and the searches: random batches and the optimiser (``search``), hypothesis (``hypothesis_search``,
+  ``strategies``), counterexample search (``falsification``);
+* :mod:`toymdp.toy_example`: the toy example (``toy``: spurious backgrounds; ``distillation``: two agents trained
+  with exact gradients, independently or mutually distilled; ``toy_experiment``).
+
+:mod:`toymdp.strategies` (hypothesis strategies, needs the ``test`` extra) is the public path of
+:mod:`toymdp.checking.strategies`; :mod:`toymdp.config` holds the configurations of the toy experiment and of
+``repconv check`` (no numpy, scipy or sympy, so the command line reads them cheaply).
 """
 
 from __future__ import annotations
@@ -21,33 +21,33 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .evaluation import Evaluation, PolicyTerms, evaluate, policy_terms
-    from .gymnasium_mdps import from_gymnasium
-    from .instance_io import InstanceFileError, instance_from_dict, instance_to_dict, load_instance, save_instance
-    from .model import MDP, Instance, InvalidInstanceError, RenderingFamily
-    from .numbers import is_exact, to_exact, to_float
+    from .mdp.evaluation import Evaluation, PolicyTerms, evaluate, policy_terms
+    from .mdp.gymnasium_mdps import from_gymnasium
+    from .mdp.instance_io import InstanceFileError, instance_from_dict, instance_to_dict, load_instance, save_instance
+    from .mdp.model import MDP, Instance, InvalidInstanceError, RenderingFamily
+    from .mdp.numbers import is_exact, to_exact, to_float
 
 #: The submodule of each public name. They are imported on first use (PEP 562), so that importing a light
 #: submodule (:mod:`toymdp.config`, which the command line reads to build its options) does not load numpy's
 #: solvers, scipy and sympy.
 _SUBMODULE = {
-    "Evaluation": "evaluation",
-    "PolicyTerms": "evaluation",
-    "evaluate": "evaluation",
-    "policy_terms": "evaluation",
-    "from_gymnasium": "gymnasium_mdps",
-    "InstanceFileError": "instance_io",
-    "instance_from_dict": "instance_io",
-    "instance_to_dict": "instance_io",
-    "load_instance": "instance_io",
-    "save_instance": "instance_io",
-    "MDP": "model",
-    "Instance": "model",
-    "InvalidInstanceError": "model",
-    "RenderingFamily": "model",
-    "is_exact": "numbers",
-    "to_exact": "numbers",
-    "to_float": "numbers",
+    "Evaluation": "mdp.evaluation",
+    "PolicyTerms": "mdp.evaluation",
+    "evaluate": "mdp.evaluation",
+    "policy_terms": "mdp.evaluation",
+    "from_gymnasium": "mdp.gymnasium_mdps",
+    "InstanceFileError": "mdp.instance_io",
+    "instance_from_dict": "mdp.instance_io",
+    "instance_to_dict": "mdp.instance_io",
+    "load_instance": "mdp.instance_io",
+    "save_instance": "mdp.instance_io",
+    "MDP": "mdp.model",
+    "Instance": "mdp.model",
+    "InvalidInstanceError": "mdp.model",
+    "RenderingFamily": "mdp.model",
+    "is_exact": "mdp.numbers",
+    "to_exact": "mdp.numbers",
+    "to_float": "mdp.numbers",
 }
 
 __all__ = [

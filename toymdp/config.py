@@ -1,8 +1,8 @@
 """Configurations of ``repconv toy`` and ``repconv check``: typed dataclasses, fields declared with ``documented``.
 
-:class:`DistillationConfig` holds the optimisation of :func:`toymdp.distillation.train`;
-:class:`ToyExperimentConfig` and :class:`SearchConfig` what :func:`toymdp.toy_experiment.run_toy_experiment`
-runs; :class:`CheckConfig` the defaults of :func:`toymdp.falsification.run_checks`. The command line builds its
+:class:`DistillationConfig` holds the optimisation of :func:`toymdp.toy_example.distillation.train`;
+:class:`ToyExperimentConfig` and :class:`SearchConfig` what :func:`toymdp.toy_example.toy_experiment.run_toy_experiment`
+runs; :class:`CheckConfig` the defaults of :func:`toymdp.checking.falsification.run_checks`. The command line builds its
 options from them, so this module imports nothing beyond the standard library and :mod:`common.fields`
 (no numpy, scipy or sympy): building the parser stays cheap.
 """
@@ -19,7 +19,7 @@ __all__ = ["DistillationConfig", "SearchConfig", "ToyExperimentConfig", "CheckCo
 
 @dataclass(frozen=True)
 class DistillationConfig:
-    """Optimisation settings for :func:`toymdp.distillation.train`."""
+    """Optimisation settings for :func:`toymdp.toy_example.distillation.train`."""
 
     steps: int = documented(400, "gradient steps")
     learning_rate: float = documented(0.1, "step size (Adam's, or plain gradient descent's)")
@@ -69,7 +69,9 @@ class SearchConfig:
 class ToyExperimentConfig:
     """Everything ``repconv toy`` runs; the defaults reproduce the documented table and figures."""
 
-    families: tuple[str, ...] = documented(("opposed", "disjoint"), "toy families, presets of toymdp.toy.PRESETS")
+    families: tuple[str, ...] = documented(
+        ("opposed", "disjoint"), "toy families, presets of toymdp.toy_example.toy.PRESETS"
+    )
     alphas: tuple[float, ...] = documented(
         (0.0, 0.01, 0.03, 0.1, 0.3, 1.0), "distillation weights; must include 0 (independent training)"
     )
@@ -88,7 +90,7 @@ class ToyExperimentConfig:
     confidence: float = documented(0.95, "level of the confidence intervals over seeds")
 
     def __post_init__(self) -> None:
-        from .toy import PRESETS  # imports scipy: only when a config is made
+        from .toy_example.toy import PRESETS  # imports scipy: only when a config is made
 
         unknown = [f for f in self.families if f not in PRESETS]
         if unknown:

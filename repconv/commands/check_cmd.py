@@ -80,7 +80,7 @@ def _falsification_table(rows: list[dict]) -> str:
 
 def _tightest_table(record: dict) -> str:
     """Which proved statement gives the tightest bound, counted over the random instances."""
-    from toymdp.tightest import LABELS
+    from toymdp.checking.tightest import LABELS
 
     lines = ["Tightest valid bound on the random instances (best: attains the tightest bound, ties counted for each; "
              "sole: strictly tightest)"]
@@ -93,7 +93,7 @@ def _tightest_table(record: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from theory.registry import get_statement
-    from toymdp.falsification import all_ids, run_checks, save_counterexamples
+    from toymdp.checking.falsification import all_ids, run_checks, save_counterexamples
 
     config = CheckConfig(**dataclass_values(args, CheckConfig))
     if args.n < 0 or args.restarts < 0 or args.hypothesis_examples < 0 or args.iterations < 1 or args.population < 2:

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _summary(record: dict) -> str:
-    from toymdp.tightest import LABELS
+    from toymdp.checking.tightest import LABELS
 
     lines = [
         f"{'':14}{'pi':>24}{'pi_tilde':>24}",
@@ -98,10 +98,10 @@ def _refuse_overflow(record: dict, instance) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toymdp import InvalidInstanceError, evaluate, load_instance
-    from toymdp.checks import default_ids, statements_to_json
-    from toymdp.falsification import all_ids
-    from toymdp.statement_terms import statement_terms
-    from toymdp.tightest import tightest_bounds
+    from toymdp.checking.checks import default_ids, statements_to_json
+    from toymdp.checking.falsification import all_ids
+    from toymdp.mdp.statement_terms import statement_terms
+    from toymdp.checking.tightest import tightest_bounds
 
     if args.json is not None and args.json != "-":
         check_output_file(args.json, "--json")

@@ -58,7 +58,7 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from repconv.plots.toy import render_all, table_markdown
-    from toymdp.toy_experiment import run_toy_experiment
+    from toymdp.toy_example.toy_experiment import run_toy_experiment
 
     config = build_config(args)
     formats = check_figure_formats(args.formats)

@@ -24,14 +24,14 @@ from scipy.special import softmax
 
 from theory.registry import get_statement
 
-from . import engine
+from ..config import SearchConfig
+from ..mdp import engine
+from ..mdp.evaluation import evaluate
+from ..mdp.model import MDP, Instance, RenderingFamily
+from ..mdp.numbers import to_exact
+from ..mdp.random_instances import one_hot_rows, random_instances
+from ..mdp.statement_terms import NotApplicableError, StatementTerms, statement_terms
 from .checks import CheckResult, check_all, check_statement
-from .config import SearchConfig
-from .evaluation import evaluate
-from .model import MDP, Instance, RenderingFamily
-from .numbers import to_exact
-from .random_instances import one_hot_rows, random_instances
-from .statement_terms import NotApplicableError, StatementTerms, statement_terms
 
 __all__ = [
     "EDGE_CASES",
@@ -504,11 +504,11 @@ def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None]
     """Maximise the tightness ratio of each statement over small instances with :func:`optimise`.
 
     Each optimiser run's best instance is re-decided in exact arithmetic (the instance converted with
-    :meth:`~toymdp.model.Instance.to_exact`), and the reported ratio is the exact one: a float ratio
+    :meth:`~toymdp.mdp.model.Instance.to_exact`), and the reported ratio is the exact one: a float ratio
     whose denominator is near round-off cannot inflate the result. For a per-renderer statement (T1)
     the ratio of an instance is its largest over renderers.
     """
-    from .instance_io import instance_to_dict
+    from ..mdp.instance_io import instance_to_dict
 
     rng = np.random.default_rng(config.seed)
     out: dict[str, Any] = {"config": asdict(config), "results": {}}

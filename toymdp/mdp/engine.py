@@ -1,13 +1,13 @@
 r"""The quantities of THEORY.md ("Setting") for state policies, in two engines with one API.
 
 Every function takes arrays with an optional leading batch shape ``...`` (see
-:mod:`toymdp.model` for the shape conventions) and works in either engine:
+:mod:`toymdp.mdp.model` for the shape conventions) and works in either engine:
 
 * **float engine**: ``float64`` arrays; linear systems are solved for the whole batch in one
   vectorised LAPACK call (:func:`numpy.linalg.solve`), no Python loop over instances;
 * **exact engine**: ``object`` arrays of :class:`fractions.Fraction`; every sum and product is exact
   and linear systems are solved over the rationals (sympy's ``DomainMatrix`` over ``QQ``). Arrays of
-  FLINT rationals (``flint.fmpq``, see :mod:`toymdp.numbers`) work the same way, with C arithmetic,
+  FLINT rationals (``flint.fmpq``, see :mod:`toymdp.mdp.numbers`) work the same way, with C arithmetic,
   and their linear systems are solved with ``flint.fmpq_mat``.
 
 The engine is chosen by the dtype of the arrays. The formulas, in THEORY.md's symbols, with a state
@@ -115,7 +115,7 @@ def float_solver(name: str) -> Iterator[None]:
 def _torch():
     """The torch module when the float solver should use it, else ``None``."""
     if FLOAT_SOLVER not in ("auto", "numpy", "torch"):
-        raise ValueError(f"toymdp.engine.FLOAT_SOLVER is {FLOAT_SOLVER!r}, expected 'auto', 'numpy' or 'torch'")
+        raise ValueError(f"toymdp.mdp.engine.FLOAT_SOLVER is {FLOAT_SOLVER!r}, expected 'auto', 'numpy' or 'torch'")
     if FLOAT_SOLVER == "numpy":
         return None
     # An absent torch means the numpy solver; a torch that is installed but broken raises here instead of

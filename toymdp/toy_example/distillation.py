@@ -1,8 +1,8 @@
 r"""Two linear-softmax agents trained with exact policy gradients, independently or mutually distilled.
 
 Agent ``i`` has weights ``W_i`` (shape ``(..., d, A)``, any batch shape ``...``) and the observation
-policy ``Pi_i = softmax(Phi W_i)`` (:func:`toymdp.toy.softmax_policy`). It trains on its own
-renderers ``T_i`` (uniform weights ``w_k``) of a :class:`~toymdp.toy.ToyFamily`. Its loss is
+policy ``Pi_i = softmax(Phi W_i)`` (:func:`toymdp.toy_example.toy.softmax_policy`). It trains on its own
+renderers ``T_i`` (uniform weights ``w_k``) of a :class:`~toymdp.toy_example.toy.ToyFamily`. Its loss is
 
 .. math::
 
@@ -22,7 +22,7 @@ finite-difference tests do).
 
 Gradients are exact and analytic. The policy-gradient theorem for a state policy ``sigma``,
 ``d eta / d sigma[s, a] = rho_sigma[s] Q_sigma[s, a]`` (with ``rho``, ``Q`` from
-:mod:`toymdp.engine`), is carried through ``pi_f = F Pi`` (``d/dPi = F^T d/dsigma``), the softmax
+:mod:`toymdp.mdp.engine`), is carried through ``pi_f = F Pi`` (``d/dPi = F^T d/dsigma``), the softmax
 (``dZ = Pi * (dPi - <Pi, dPi>)``) and the linear logits ``Z = Phi W`` (``dW = Phi^T dZ``). For the KL
 term, ``d KL(p || q) / dz_q = q - p`` and ``d KL(p || q) / dz_p = p * (log p - log q - KL(p || q))``.
 """
@@ -36,8 +36,8 @@ import numpy as np
 
 from theory.quantities import kl
 
-from . import engine
-from .config import DistillationConfig
+from ..config import DistillationConfig
+from ..mdp import engine
 from .toy import ToyFamily, softmax_policy
 
 __all__ = [

@@ -1,12 +1,12 @@
 """The toy experiment: independent versus mutually distilled agents on the toy families, measured exactly.
 
-For each family preset (:data:`toymdp.toy.PRESETS`), each distillation weight ``alpha`` and each
-seed, two agents are trained with :func:`toymdp.distillation.train` (all runs of a family in one
+For each family preset (:data:`toymdp.toy_example.toy.PRESETS`), each distillation weight ``alpha`` and each
+seed, two agents are trained with :func:`toymdp.toy_example.distillation.train` (all runs of a family in one
 batch). Along training every quantity is computed from the model (never sampled) by
 :func:`toymdp.evaluate`, with the **peer as the base policy** ``pi`` and the agent as ``pi~``: agent
 1 is measured on the instance ``(pi = pi_2, pi~ = pi_1)`` and agent 2 on ``(pi = pi_1, pi~ = pi_2)``,
 so ``D_train`` is the divergence between the two agents. The statements are decided by
-:func:`toymdp.checks.check_statement`.
+:func:`toymdp.checking.checks.check_statement`.
 
 :func:`run_toy_experiment` returns one JSON-ready dictionary; figures and tables are drawn from it
 (``repconv plot``), never from live objects.
@@ -23,12 +23,12 @@ import numpy as np
 from common.stats import mean_ci
 from theory.statements import smallest_return
 
-from . import engine
-from .checks import check_statement
-from .config import SearchConfig, ToyExperimentConfig
+from ..checking.checks import check_statement
+from ..checking.search import run_tightest_search
+from ..config import SearchConfig, ToyExperimentConfig
+from ..mdp import engine
+from ..mdp.evaluation import Evaluation, evaluate
 from .distillation import initial_weights, train
-from .evaluation import Evaluation, evaluate
-from .search import run_tightest_search
 from .toy import PRESETS, ToyFamily, build_family, softmax_policy
 
 __all__ = [
@@ -75,7 +75,7 @@ def statement_record(statement_id: str, evaluation: Evaluation, batch: tuple[int
     """``lhs, rhs, slack, holds, tightness, vacuous`` of a statement on agent instances, shape ``batch + (2,)``.
 
     ``evaluation`` is of :func:`agent_instance` for runs of batch shape ``batch``. Decided by
-    :func:`toymdp.checks.check_statement`: a float result that fails or lies within round-off of
+    :func:`toymdp.checking.checks.check_statement`: a float result that fails or lies within round-off of
     failing is re-decided exactly there. A per-renderer statement (T1) is reduced to its worst
     renderer: the smallest slack (``holds`` iff it holds for every renderer), with that renderer's
     lhs, rhs, tightness and vacuity. Index ``i`` of the agent axis is agent ``i``'s statement: as

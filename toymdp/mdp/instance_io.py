@@ -1,6 +1,6 @@
 """Instance files: a rendering MDP with two observation policies, as JSON.
 
-Keys (shapes as in :mod:`toymdp.model`)::
+Keys (shapes as in :mod:`toymdp.mdp.model`)::
 
     P              S x A x S       transition probabilities
     r              S x A           rewards

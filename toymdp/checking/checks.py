@@ -1,6 +1,6 @@
 """Decide the statements of :mod:`theory.statements` (and their variants) on rendering MDPs.
 
-:func:`check_statement` and :func:`check_all` take an :class:`~toymdp.evaluation.Evaluation` (one
+:func:`check_statement` and :func:`check_all` take an :class:`~toymdp.mdp.evaluation.Evaluation` (one
 instance or a batch, either engine) and return a :class:`CheckResult` per statement: ``lhs``,
 ``rhs``, ``slack``, ``holds``, the tightness ratio, the ``vacuous`` flag and whether each result was
 decided ``exact``-ly.
@@ -9,7 +9,7 @@ decided ``exact``-ly.
 * **Float engine**: a result whose slack exceeds the round-off tolerance ``ROUND_OFF * (1 + |lhs| +
   |rhs| + |penalty|)`` holds. Any other result (within round-off of failing, or failing) is
   re-decided exactly before it is reported: the instance is converted with
-  :meth:`~toymdp.model.Instance.to_exact` (each float's exact binary value; the rounding residual of
+  :meth:`~toymdp.mdp.model.Instance.to_exact` (each float's exact binary value; the rounding residual of
   each stochastic row on its largest entry), evaluated with the exact engine and decided with no
   tolerance. An identity (PDL) computed in floats can only be "equal within round-off"; a float
   difference beyond round-off is re-decided exactly, and ``--exact`` decides equality itself.
@@ -34,9 +34,9 @@ import numpy as np
 from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
-from .evaluation import Evaluation, evaluate
-from .numbers import flint_enabled, format_number, from_flint
-from .statement_terms import NotApplicableError, StatementTerms, exact_statement_terms, statement_terms
+from ..mdp.evaluation import Evaluation, evaluate
+from ..mdp.numbers import flint_enabled, format_number, from_flint
+from ..mdp.statement_terms import NotApplicableError, StatementTerms, exact_statement_terms, statement_terms
 
 __all__ = [
     "ROUND_OFF",
@@ -371,7 +371,7 @@ def _index(result: CheckResult, n: int) -> CheckResult:
 def check_statement(statement_id: str, evaluation: Evaluation, *, redecide_exactly: bool = True) -> CheckResult:
     """Decide one statement, part or variant on an evaluation (see the module docstring).
 
-    Raises :class:`~toymdp.statement_terms.NotApplicableError` when the instance lacks a quantity
+    Raises :class:`~toymdp.mdp.statement_terms.NotApplicableError` when the instance lacks a quantity
     the statement needs.
     """
     get_statement(statement_id)  # a clear error for an unknown ID

@@ -10,7 +10,7 @@ Two questions have several proved answers, none of which dominates the others ev
   G1vr is never weaker than G1r.)
 
 Every value comes from the statement's own right-hand side (:meth:`theory.statements.Statement.evaluate`) on
-the quantities of :mod:`toymdp.statement_terms`; nothing is recomputed here.
+the quantities of :mod:`toymdp.mdp.statement_terms`; nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from theory.registry import get_statement
 
-from .statement_terms import StatementTerms
+from ..mdp.statement_terms import StatementTerms
 
 __all__ = ["LABELS", "QUESTIONS", "TightestBounds", "TightestTally", "tightest_bounds"]
 
@@ -57,7 +57,7 @@ class TightestBounds:
 
     def to_json(self) -> dict[str, Any]:
         """One instance: per question, each statement's bound (``"p/q"`` when exact) and the tightest IDs."""
-        from .numbers import format_number
+        from ..mdp.numbers import format_number
 
         return {
             q: {

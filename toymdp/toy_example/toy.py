@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from .model import MDP, Instance, RenderingFamily
+from ..mdp.model import MDP, Instance, RenderingFamily
 
 __all__ = [
     "ToyFamilyConfig",

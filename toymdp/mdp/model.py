@@ -161,7 +161,7 @@ class MDP:
         return self.P.shape[-2]
 
     def to_exact(self, max_denominator: int | None = None) -> MDP:
-        """Exact copy; stochastic rows are converted by :func:`~toymdp.numbers.to_exact_stochastic`."""
+        """Exact copy; stochastic rows are converted by :func:`~toymdp.mdp.numbers.to_exact_stochastic`."""
         if self.exact:
             return self
         gamma = to_exact(np.asarray(self.gamma), max_denominator)

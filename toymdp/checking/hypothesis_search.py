@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from ..mdp.evaluation import evaluate
+from ..mdp.model import Instance
 from .checks import check_all
-from .evaluation import evaluate
-from .model import Instance
 from .search import objective_values
 from .strategies import instances, observation_policies
 

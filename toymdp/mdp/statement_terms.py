@@ -4,7 +4,7 @@
 more quantities built from the same engine results: CPO's ``epst`` and visitation-weighted TV (T1c),
 ``span_a Q`` (G1), cross-renderer surrogates ``L_{pi_{f_k}}(pi_{f_j})`` (G2), reward range (G1r,
 vacuity), and the reachable-state and visitation-weighted forms of ``R`` and ``D_train`` (variants).
-This module assembles them from :mod:`toymdp.engine` and :mod:`theory.quantities` (no formula of V,
+This module assembles them from :mod:`toymdp.mdp.engine` and :mod:`theory.quantities` (no formula of V,
 Q, rho, TV or R is written here) and lays each one out on a statement's renderer indices.
 
 Each quantity carries the renderer indices it depends on: ``()`` (one value per instance),
@@ -65,7 +65,7 @@ class StatementTerms:
             if name in self.missing:
                 raise NotApplicableError(f"{statement.id} does not apply: {self.missing[name]}")
             if name not in self.values:
-                raise KeyError(f"{statement.id}: quantity {name!r} is not computed by toymdp.statement_terms")
+                raise KeyError(f"{statement.id}: quantity {name!r} is not computed by toymdp.mdp.statement_terms")
             value, tags = self.values[name]
             out[name] = _layout(np.asarray(value), tags, statement.indices, statement.id, name)
         return out
@@ -96,11 +96,11 @@ def _visitation_mean(one_minus_gamma: np.ndarray, rho: np.ndarray, per_state: np
 
 
 def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
-    """Assemble every statement quantity from an :class:`~toymdp.evaluation.Evaluation`.
+    """Assemble every statement quantity from an :class:`~toymdp.mdp.evaluation.Evaluation`.
 
     An exact evaluation computed on FLINT rationals is assembled on them; the values are converted
     to fractions unless ``native=True`` (then ``rational`` is ``flint.fmpq``: what
-    :func:`toymdp.checks.check_all` uses to decide the statements in C).
+    :func:`toymdp.checking.checks.check_all` uses to decide the statements in C).
     """
     if ev.flint is not None:
         terms = _statement_terms(ev.flint.evaluation, ev.flint.mdp, ev.flint.family, FLINT.fmpq)
@@ -120,7 +120,7 @@ def exact_statement_terms(instance: Instance) -> StatementTerms:
 
 
 def flint_statement_terms(flint: FlintForm) -> StatementTerms:
-    """The terms of an evaluation on FLINT rationals (:func:`toymdp.evaluation.flint_evaluation`), kept as ``flint.fmpq``."""
+    """The terms of an evaluation on FLINT rationals (:func:`toymdp.mdp.evaluation.flint_evaluation`), kept as ``flint.fmpq``."""
     return _statement_terms(flint.evaluation, flint.mdp, flint.family, FLINT.fmpq, exact=True)
 
 

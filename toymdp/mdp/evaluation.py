@@ -2,7 +2,7 @@
 
 :func:`evaluate` is the single place where the rendering-level quantities (``eta_f``, ``eta_test``,
 ``R``, ``D_train``, ``alpha_f``, ``eps_f``, ``L``) are assembled from the engine's state-policy
-functions; ``repconv eval``, the statement checks (:mod:`toymdp.statement_terms`) and the toy example all read
+functions; ``repconv eval``, the statement checks (:mod:`toymdp.mdp.statement_terms`) and the toy example all read
 them from here.
 """
 
@@ -93,7 +93,7 @@ class FlintForm:
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """All quantities of an :class:`~toymdp.model.Instance` for ``pi`` (base) and ``pi_tilde`` (new)."""
+    """All quantities of an :class:`~toymdp.mdp.model.Instance` for ``pi`` (base) and ``pi_tilde`` (new)."""
 
     instance: Instance
     pi: PolicyTerms
@@ -102,7 +102,7 @@ class Evaluation:
     L: np.ndarray  #: (..., K) surrogate L_{pi_f}(pi~_f)
     D_train: np.ndarray  #: (...) max_{k in T} alpha_{f_k}(pi, pi~)
     #: The same evaluation on FLINT rationals when it was computed on them (exact engine with
-    #: python-flint), so that :func:`toymdp.statement_terms.statement_terms` can keep computing in C.
+    #: python-flint), so that :func:`toymdp.mdp.statement_terms.statement_terms` can keep computing in C.
     flint: FlintForm | None = field(default=None, repr=False)
 
     @property
@@ -142,7 +142,7 @@ def evaluate(instance: Instance) -> Evaluation:
     """Evaluate both policies of ``instance`` (single or batched) with the engine its dtype selects.
 
     Exact instances are computed on FLINT rationals when python-flint is installed
-    (:func:`toymdp.numbers.flint_enabled`); the returned arrays hold :class:`fractions.Fraction`
+    (:func:`toymdp.mdp.numbers.flint_enabled`); the returned arrays hold :class:`fractions.Fraction`
     either way, with the same values.
     """
     if not (instance.exact and flint_enabled()):
@@ -163,10 +163,10 @@ def evaluate(instance: Instance) -> Evaluation:
 def flint_evaluation(instance: Instance) -> FlintForm:
     """The exact evaluation of ``instance`` on FLINT rationals only (needs python-flint): for a float instance,
     the values of ``evaluate(instance.to_exact())``, each float converted straight to ``flint.fmpq``
-    (:func:`~toymdp.numbers.float_to_flint_stochastic`), with no :class:`fractions.Fraction` built.
+    (:func:`~toymdp.mdp.numbers.float_to_flint_stochastic`), with no :class:`fractions.Fraction` built.
 
     For a float instance the returned evaluation's ``instance`` is that float instance (its values are those
-    of ``instance.to_exact()``); what reads it, :func:`toymdp.statement_terms.exact_statement_terms`, uses
+    of ``instance.to_exact()``); what reads it, :func:`toymdp.mdp.statement_terms.exact_statement_terms`, uses
     only its batch shape.
     """
     if FLINT is None:
@@ -176,7 +176,7 @@ def flint_evaluation(instance: Instance) -> FlintForm:
 
 def _evaluate_on_flint(instance: Instance) -> tuple[Evaluation, SimpleNamespace, SimpleNamespace]:
     """The evaluation on FLINT rationals and the instance's arrays as ``flint.fmpq``: converted from fractions
-    for an exact instance; for a float instance, as :meth:`~toymdp.model.Instance.to_exact` converts them
+    for an exact instance; for a float instance, as :meth:`~toymdp.mdp.model.Instance.to_exact` converts them
     (every float's binary value; each stochastic row's residual on its largest entry)."""
     m, f = instance.mdp, instance.family
     if instance.exact:

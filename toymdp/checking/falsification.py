@@ -3,9 +3,9 @@
 :func:`run_checks` is what ``repconv check`` runs. Three searches, each deciding every statement,
 part and variant:
 
-* **random**: ``n`` random instances of mixed shapes and edge cases (:func:`toymdp.search.random_batches`),
+* **random**: ``n`` random instances of mixed shapes and edge cases (:func:`toymdp.checking.search.random_batches`),
   in float64 batches (exact re-decision of near ties and failures) or, with ``exact=True``, exactly;
-* **optimiser**: for each ID, :func:`toymdp.search.optimise_runs` maximises the tightness ratio (a ratio
+* **optimiser**: for each ID, :func:`toymdp.checking.search.optimise_runs` maximises the tightness ratio (a ratio
   above 1 is a violation; PDL, which has none, minimises its slack) over a few small shapes;
 * **hypothesis**: the strategies of :mod:`toymdp.strategies` (edge cases included) with hypothesis'
   targeted search pushing every ID towards a violation.
@@ -29,16 +29,16 @@ import numpy as np
 from common.files import atomic_write_json
 from theory.registry import get_statement
 
-from . import engine
+from ..config import CheckConfig
+from ..mdp import engine
+from ..mdp.evaluation import Evaluation, evaluate, flint_evaluation
+from ..mdp.instance_io import instance_to_dict
+from ..mdp.model import Instance
+from ..mdp.numbers import flint_enabled, format_number
+from ..mdp.statement_terms import StatementTerms, flint_statement_terms, statement_terms
 from .checks import CheckResult, check_all, default_ids
-from .config import CheckConfig
-from .evaluation import Evaluation, evaluate, flint_evaluation
 from .hypothesis_search import hypothesis_search
-from .instance_io import instance_to_dict
-from .model import Instance
-from .numbers import flint_enabled, format_number
 from .search import OptimiserShape, optimise_runs, random_batches
-from .statement_terms import StatementTerms, flint_statement_terms, statement_terms
 from .tightest import QUESTIONS, TightestTally, tightest_bounds
 
 __all__ = [
