@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toymdp import MDP, Instance, engine, evaluate
+from toymdp import MDP, Instance, evaluate
 from toymdp.checking.checks import check_all, default_ids
+from toymdp.mdp import engine
 from toymdp.mdp.statement_terms import statement_terms
 from toymdp.strategies import instances, mdps
 
