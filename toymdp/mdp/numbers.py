@@ -112,11 +112,16 @@ def to_exact_stochastic(x: np.ndarray, max_denominator: int | None = None) -> np
     """
     if x.dtype == object:
         return x
-    out = to_exact(x, max_denominator)
-    rows = out.reshape(-1, out.shape[-1]) if out.size else out.reshape(0, 1)
-    largest = np.asarray(x).reshape(rows.shape).argmax(axis=-1)
-    for row, j in zip(rows, largest.tolist()):
-        row[j] += 1 - sum(row.tolist(), Fraction(0))
+    return _residual_on_largest(to_exact(x, max_denominator), x)
+
+
+def _residual_on_largest(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Add each exact row's residual ``1 - sum`` to the entry where the float row ``x`` is largest, in place
+    (exact rationals of either kind: fractions or ``flint.fmpq``)."""
+    if out.size:
+        largest = np.asarray(x).argmax(axis=-1)[..., None]
+        residual = 1 - out.sum(axis=-1, keepdims=True)
+        np.put_along_axis(out, largest, np.take_along_axis(out, largest, axis=-1) + residual, axis=-1)
     return out
 
 
@@ -215,12 +220,7 @@ def float_to_flint(x: np.ndarray) -> np.ndarray:
 def float_to_flint_stochastic(x: np.ndarray) -> np.ndarray:
     """Float rows (last axis) as ``flint.fmpq`` rows that sum to exactly 1: the values of
     :func:`to_exact_stochastic` (without ``max_denominator``), the residual added to each row's largest entry."""
-    out = float_to_flint(x)
-    if out.size:
-        largest = np.asarray(x).argmax(axis=-1)[..., None]
-        residual = 1 - out.sum(axis=-1, keepdims=True)
-        np.put_along_axis(out, largest, np.take_along_axis(out, largest, axis=-1) + residual, axis=-1)
-    return out
+    return _residual_on_largest(float_to_flint(x), x)
 
 
 def from_flint(x: Any) -> Any:
