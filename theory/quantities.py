@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.arrays import max_last, sum_last
+
 __all__ = ["tv", "kl", "pairwise_tv", "state_robustness", "robustness", "max_tv"]
 
 
@@ -24,7 +26,7 @@ def tv(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     q = np.asarray(q)
     if p.shape[-1:] != q.shape[-1:]:
         raise ValueError(f"tv: action axes differ: p has {p.shape[-1]} actions, q has {q.shape[-1]} (last axis)")
-    return np.abs(p - q).sum(axis=-1) / 2
+    return sum_last(np.abs(p - q)) / 2
 
 
 def kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -55,6 +57,8 @@ def max_tv(p: np.ndarray, q: np.ndarray, axes: int = 1) -> np.ndarray:
     With ``p, q`` of shape ``(..., S, A)`` and ``axes=1`` this is ``alpha = max_s TV(p[s], q[s])``.
     """
     d = tv(p, q)
+    if axes == 1:
+        return max_last(d)
     return d.max(axis=tuple(range(-axes, 0))) if axes else d
 
 
@@ -80,4 +84,4 @@ def robustness(dists: np.ndarray) -> np.ndarray:
     ``dists`` has shape ``(..., K, S, A)`` (the state policies of one observation policy under
     ``K`` renderers); the result has the batch shape ``...``. With ``K = 1`` it is 0.
     """
-    return state_robustness(dists).max(axis=-1)
+    return max_last(state_robustness(dists))

@@ -38,6 +38,8 @@ from sympy import QQ
 from sympy.polys.matrices import DomainMatrix
 from threadpoolctl import ThreadpoolController
 
+from common.arrays import max_last, max_last2, min_last, sum_last
+
 from .numbers import FLINT, is_flint
 
 __all__ = [
@@ -217,7 +219,7 @@ def transition_matrix(P: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 def expected_reward(r: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """``r_sigma[s] = sum_a sigma[s, a] r[s, a]``."""
-    return (sigma * r).sum(axis=-1)
+    return sum_last(sigma * r)
 
 
 def _identity(n: int, like: np.ndarray) -> np.ndarray:
@@ -233,7 +235,16 @@ def _identity(n: int, like: np.ndarray) -> np.ndarray:
 
 def _bellman_matrix(P_sigma: np.ndarray, gamma) -> np.ndarray:
     """``I - gamma P_sigma``: the matrix of both linear systems of a policy."""
-    return _identity(P_sigma.shape[-1], P_sigma) - _gamma(gamma, 2) * P_sigma
+    if P_sigma.dtype == object:
+        return _identity(P_sigma.shape[-1], P_sigma) - _gamma(gamma, 2) * P_sigma
+    # Floats: one pass into a C-ordered array (what the batched solvers read), then 1 added on the diagonal
+    # through a strided view: the same numbers as I - gamma P_sigma (up to the sign of zeros off the diagonal).
+    g = _gamma(gamma, 2)
+    n = P_sigma.shape[-1]
+    M = np.empty(np.broadcast_shapes(P_sigma.shape, np.shape(g)))
+    np.multiply(P_sigma, -g, out=M)
+    M.reshape(-1, n * n)[:, :: n + 1] += 1
+    return M
 
 
 def values(P: np.ndarray, r: np.ndarray, gamma, sigma: np.ndarray) -> np.ndarray:
@@ -263,7 +274,7 @@ def advantages(Q: np.ndarray, V: np.ndarray) -> np.ndarray:
 
 def expected_return(rho0: np.ndarray, V: np.ndarray) -> np.ndarray:
     """``eta = rho0 . V``."""
-    return (rho0 * V).sum(axis=-1)
+    return sum_last(rho0 * V)
 
 
 def occupancy(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -280,7 +291,7 @@ def values_and_occupancy(
 
 def expected_advantage(A: np.ndarray, sigma_tilde: np.ndarray) -> np.ndarray:
     """``a_bar[s] = sum_a sigma~[s, a] A_sigma[s, a]``: the base policy's advantage of the new policy's action, ``(..., S)``."""
-    return (sigma_tilde * A).sum(axis=-1)
+    return sum_last(sigma_tilde * A)
 
 
 def surrogate(eta: np.ndarray, rho: np.ndarray, A: np.ndarray, sigma_tilde: np.ndarray) -> np.ndarray:
@@ -288,17 +299,17 @@ def surrogate(eta: np.ndarray, rho: np.ndarray, A: np.ndarray, sigma_tilde: np.n
 
     ``eta, rho, A`` belong to the base policy ``sigma``; ``sigma_tilde`` is the new policy.
     """
-    return eta + (rho * expected_advantage(A, sigma_tilde)).sum(axis=-1)
+    return eta + sum_last(rho * expected_advantage(A, sigma_tilde))
 
 
 def max_abs_advantage(A: np.ndarray) -> np.ndarray:
     """``eps = max_{s, a} |A[s, a]|`` over the last two axes."""
-    return np.abs(A).max(axis=(-2, -1))
+    return max_last2(np.abs(A))
 
 
 def q_span(Q: np.ndarray) -> np.ndarray:
     """``span_a Q[s, .] = max_a Q[s, a] - min_a Q[s, a]``, shape ``(..., S)``."""
-    return Q.max(axis=-1) - Q.min(axis=-1)
+    return max_last(Q) - min_last(Q)
 
 
 def visitation_support(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> np.ndarray:

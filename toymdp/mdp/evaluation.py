@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from common.arrays import max_last, sum_last
 from theory.quantities import max_tv, robustness
 
 from . import engine
@@ -75,10 +76,10 @@ def policy_terms(mdp: MDP, family: RenderingFamily, pi: np.ndarray) -> PolicyTer
         rho=rho,
         eta=eta,
         eps_per_renderer=eps_k,
-        eps=eps_k.max(axis=-1),
+        eps=max_last(eps_k),
         R=robustness(sigma),
-        eta_test=(family.test_weights * eta).sum(axis=-1),
-        eta_train=(family.train_weights * eta[..., train]).sum(axis=-1),
+        eta_test=sum_last(family.test_weights * eta),
+        eta_train=sum_last(family.train_weights * eta[..., train]),
     )
 
 
@@ -205,5 +206,5 @@ def _evaluate(instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tild
         pi_tilde=new,
         alpha=alpha,
         L=engine.surrogate(base.eta, base.rho, base.A, new.sigma),
-        D_train=alpha[..., list(family.train)].max(axis=-1),
+        D_train=max_last(alpha[..., list(family.train)]),
     )

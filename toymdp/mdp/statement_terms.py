@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from common.arrays import max_last, max_last2, min_last, sum_last
 from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
@@ -87,12 +88,12 @@ def _zero_like(x: np.ndarray) -> Any:
 
 def _masked_max(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``max`` over the last axis of the non-negative ``x`` where ``mask`` holds (0 where it never does)."""
-    return np.where(mask, x, _zero_like(x)).max(axis=-1)
+    return max_last(np.where(mask, x, _zero_like(x)))
 
 
 def _visitation_mean(one_minus_gamma: np.ndarray, rho: np.ndarray, per_state: np.ndarray) -> np.ndarray:
     """``(1-gamma) sum_s rho[s] x[s]``: a per-state quantity averaged over a normalised discounted visitation."""
-    return one_minus_gamma * (rho * per_state).sum(axis=-1)
+    return one_minus_gamma * sum_last(rho * per_state)
 
 
 def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
@@ -141,7 +142,7 @@ def _statement_terms(
     # T1c (CPO): the base policy's advantage of the new actions, per state.
     a_bar = engine.expected_advantage(base.A, new.sigma)  # (..., K, S)
     tv_states = tv(base.sigma, new.sigma)  # (..., K, S)
-    tv_visits = (base.rho * tv_states).sum(axis=-1)
+    tv_visits = sum_last(base.rho * tv_states)
     alpha_vis = one_minus_gamma[..., None] * tv_visits
 
     # Reachability: rho > 0, decided from zero patterns (engine.visitation_support).
@@ -163,12 +164,12 @@ def _statement_terms(
 
     values: dict[str, tuple[Any, tuple[str, ...]]] = {
         "gamma": (gamma, ()),
-        "r_min": (mdp.r.min(axis=(-2, -1)), ()),
-        "r_max": (mdp.r.max(axis=(-2, -1)), ()),
+        "r_min": (min_last(min_last(mdp.r)), ()),
+        "r_max": (max_last2(mdp.r), ()),
         # per renderer f: base pi, new pi~
         "eta_base": (base.eta, ("f",)),
         "eta_new": (new.eta, ("f",)),
-        "pdl_sum": ((new.rho * a_bar).sum(axis=-1), ("f",)),
+        "pdl_sum": (sum_last(new.rho * a_bar), ("f",)),
         "L": (ev.L, ("f",)),
         "eps_f": (base.eps_per_renderer, ("f",)),
         "eps_f_new": (new.eps_per_renderer, ("f",)),
@@ -177,33 +178,33 @@ def _statement_terms(
         "Rv_f": (_visitation_mean(g_f, base.rho, pair_tv_base[..., :, train, :].max(axis=-2)), ("f",)),
         "Rv_f_new": (_visitation_mean(g_f, base.rho, pair_tv_new[..., :, train, :].max(axis=-2)), ("f",)),
         "Dv_f": (_visitation_mean(g_f, base.rho, tv_train.max(axis=-2)[..., None, :]), ("f",)),
-        "epst": (np.abs(a_bar).max(axis=-1), ("f",)),
+        "epst": (max_last(np.abs(a_bar)), ("f",)),
         "tv_visits": (tv_visits, ("f",)),
         # the family
         "R_pi": (base.R, ()),
         "R_new": (new.R, ()),
         "D_train": (ev.D_train, ()),
         "eta_test_new": (new.eta_test, ()),
-        "L_avg": ((p * ev.L).sum(axis=-1), ()),
+        "L_avg": (sum_last(p * ev.L), ()),
         "eps": (base.eps, ()),
         "eps_new": (new.eps, ()),
         "eta_test": (base.eta_test, ()),
         "eta_train": (base.eta_train, ()),
         "R_pi_reach": (_masked_max(R_state_base, visited_base), ()),
         "R_new_reach": (_masked_max(R_state_new, visited_base), ()),
-        "D_train_reach": (_masked_max(tv_train, visited_base[..., None, :]).max(axis=-1), ()),
+        "D_train_reach": (max_last(_masked_max(tv_train, visited_base[..., None, :])), ()),
         "R_pi_reach_any": (_masked_max(R_state_base, visited_any), ()),
         "R_new_reach_any": (_masked_max(R_state_new, visited_any), ()),
-        "D_train_reach_any": (_masked_max(tv_train, visited_any[..., None, :]).max(axis=-1), ()),
-        "R_pi_vis": (one_minus_gamma * (rho_mix * R_state_base).sum(axis=-1), ()),
-        "R_new_vis": (one_minus_gamma * (rho_mix * R_state_new).sum(axis=-1), ()),
-        "D_train_vis": (alpha_vis[..., train].max(axis=-1), ()),
+        "D_train_reach_any": (max_last(_masked_max(tv_train, visited_any[..., None, :])), ()),
+        "R_pi_vis": (one_minus_gamma * sum_last(rho_mix * R_state_base), ()),
+        "R_new_vis": (one_minus_gamma * sum_last(rho_mix * R_state_new), ()),
+        "D_train_vis": (max_last(alpha_vis[..., train]), ()),
         # pairs of renderers j (target), k (base) of the base policy pi
         "eta_j": (base.eta, ("j",)),
         "eta_k": (base.eta, ("k",)),
         "eps_j": (base.eps_per_renderer, ("j",)),
         "eps_k": (base.eps_per_renderer, ("k",)),
-        "span_Q": (engine.q_span(base.Q).max(axis=-1), ("k",)),
+        "span_Q": (max_last(engine.q_span(base.Q)), ("k",)),
         "L_cross": (
             engine.surrogate(
                 base.eta[..., None, :],
@@ -213,7 +214,7 @@ def _statement_terms(
             ),
             ("j", "k"),
         ),
-        "tv_span_visits": ((rho_target * pair_tv_base * q_span_base).sum(axis=-1), ("j", "k")),
+        "tv_span_visits": (sum_last(rho_target * pair_tv_base * q_span_base), ("j", "k")),
         "Rv_jk": (_visitation_mean(g_jk, rho_target, pair_tv_base), ("j", "k")),
     }
     # C1v's penalty: p-weighted sum of C1v.f's penalty, evaluated from its one expression.
@@ -221,12 +222,12 @@ def _statement_terms(
         n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
     }
     values["penalty_v_avg"] = (
-        (p * C1v_F.penalty_value(per_renderer, exact=exact, rational=rational)).sum(axis=-1),
+        sum_last(p * C1v_F.penalty_value(per_renderer, exact=exact, rational=rational)),
         (),
     )
     missing = {}
     if held_out:
-        values["D_test"] = (ev.alpha[..., held_out].max(axis=-1), ())
+        values["D_test"] = (max_last(ev.alpha[..., held_out]), ())
     else:
         missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
     return StatementTerms(values, missing, exact, inst.batch_shape, fam.num_renderers, rational)
