@@ -127,3 +127,8 @@ class CheckConfig:
     iterations: int = documented(30, "optimiser generations per restart")
     population: int = documented(24, "optimiser population per generation")
     hypothesis_examples: int = documented(100, "hypothesis examples (0 skips; needs the test extra)")
+    workers: int = documented(
+        0,
+        "processes deciding the random batches (0: one per CPU once there are at least 32 batches, "
+        "else this process; the results do not depend on it)",
+    )

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             flags={"hypothesis_examples": "--hypothesis"}, metavars={"hypothesis_examples": "EXAMPLES"})
     p.add_argument("--counterexamples", metavar="DIR", help="save the smallest counterexample of each ID as DIR/ID.json")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " (counterexamples in DIR)")
-    add_dataclass_arguments(p, CheckConfig, only=("ids",))
+    add_dataclass_arguments(p, CheckConfig, only=("ids", "workers"))
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -96,8 +96,10 @@ def run(args: argparse.Namespace) -> int:
     from toymdp.checking.falsification import all_ids, run_checks, save_counterexamples
 
     config = CheckConfig(**dataclass_values(args, CheckConfig))
-    if args.n < 0 or args.restarts < 0 or args.hypothesis_examples < 0 or args.iterations < 1 or args.population < 2:
-        raise CommandError("--n, --restarts and --hypothesis must be >= 0, --iterations >= 1, --population >= 2")
+    if (args.n < 0 or args.restarts < 0 or args.hypothesis_examples < 0 or args.iterations < 1 or args.population < 2
+            or args.workers < 0):
+        raise CommandError("--n, --restarts, --hypothesis and --workers must be >= 0, --iterations >= 1, "
+                           "--population >= 2")
     if args.seed < 0:
         raise CommandError(f"--seed is {args.seed}, expected >= 0")
     if args.json is not None:
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_checks(
             config.n, exact=config.exact, seed=config.seed, ids=ids, max_redecide=config.max_redecide,
             restarts=config.restarts, iterations=config.iterations, population=config.population,
-            hypothesis_examples=config.hypothesis_examples, progress=not args.no_progress,
+            hypothesis_examples=config.hypothesis_examples, progress=not args.no_progress, workers=config.workers,
         )
     except KeyboardInterrupt:
         # The tables exist only once every ID is decided: there is nothing partial to write.

@@ -19,8 +19,9 @@ rounded instance still fails exactly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,12 @@ from ..mdp import engine
 from ..mdp.evaluation import Evaluation, evaluate, flint_evaluation
 from ..mdp.instance_io import instance_to_dict
 from ..mdp.model import Instance
-from ..mdp.numbers import flint_enabled, format_number
+from ..mdp.numbers import flint_enabled, format_number, use_flint
 from ..mdp.statement_terms import StatementTerms, flint_statement_terms, statement_terms
 from .checks import CheckResult, check_all, default_ids
 from .hypothesis_search import hypothesis_search
-from .search import OptimiserShape, optimise_runs, random_batches
-from .tightest import QUESTIONS, TightestTally, tightest_bounds
+from .search import OptimiserShape, optimise_runs, random_batch_plan, random_batches
+from .tightest import QUESTIONS, TightestBounds, TightestTally, tightest_bounds
 
 __all__ = [
     "METHODS",
@@ -204,6 +205,69 @@ def _progress(iterable: Iterable | None = None, **kw: Any) -> Any:
     return tqdm(iterable, **kw)
 
 
+def _decide_batch(
+    batch: Instance, ids: list[str], max_redecide: int, questions: tuple[str, ...]
+) -> tuple[dict[str, CheckResult], TightestBounds | None]:
+    """Every ID decided on one random batch, and which proved statement is tightest on it."""
+    ev, terms = _evaluation_and_terms(batch)
+    results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
+    return results, tightest_bounds(terms, questions) if questions else None
+
+
+#: Batches per worker process kept in flight (enough to keep every worker busy, few enough to bound memory).
+_IN_FLIGHT = 3
+#: With ``workers=0``, a run of fewer random batches than this decides them in its own process (starting
+#: worker processes costs about a second each).
+_MIN_BATCHES_FOR_WORKERS = 32
+
+
+def _worker_setup(use_flint_rationals: bool) -> None:
+    """A worker process decides as the parent does: numpy's solver, FLINT rationals when the parent uses them."""
+    engine.FLOAT_SOLVER = "numpy"
+    use_flint(use_flint_rationals).__enter__()  # for the worker's whole life
+
+
+def _available_cpus() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _decided_batches(
+    batches: Iterable[tuple[str, Instance]], n_batches: int, workers: int, decide: Callable[[Instance], Any]
+) -> Iterator[tuple[Instance, Any]]:
+    """``(batch, decide(batch))`` for every batch, in the order drawn, decided in this process or in ``workers``
+    processes (``0``: automatic). The batches are drawn here, on one generator, so the results are the same."""
+    if workers == 0:
+        workers = _available_cpus() if n_batches >= _MIN_BATCHES_FOR_WORKERS else 1
+    workers = min(workers, n_batches)
+    if workers <= 1:
+        for _, batch in batches:
+            yield batch, decide(batch)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fresh interpreter, safe whatever threads (BLAS, progress bars) this process runs.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_setup, initargs=(flint_enabled(),)
+    ) as pool:
+        pending: deque = deque()
+        for _, batch in batches:
+            pending.append((batch, pool.submit(decide, batch)))
+            if len(pending) >= _IN_FLIGHT * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
 def _evaluation_and_terms(batch: Instance) -> tuple[Evaluation, StatementTerms]:
     """The evaluation of a random batch and its statement terms. An exact batch is evaluated and decided on
     FLINT rationals when python-flint is installed, with no fractions built for its evaluation (the statements'
@@ -228,13 +292,18 @@ def run_checks(
     population: int = CheckConfig.population,
     hypothesis_examples: int = CheckConfig.hypothesis_examples,
     progress: bool = True,
+    workers: int = CheckConfig.workers,
 ) -> CheckReport:
     """Decide every ID on ``n`` random instances, then search with the optimiser and hypothesis.
 
     ``max_redecide`` caps, per ID and random batch, the clear float failures re-decided exactly
     (near ties are always re-decided); ``restarts`` is the number of optimiser shapes per ID
     (:data:`OPTIMISER_SHAPES`, one restart each); ``hypothesis_examples = 0`` skips hypothesis.
+    ``workers`` processes decide the random batches (``0``: one per CPU for runs of at least 32 batches); the
+    batches are drawn in this process, so the report does not depend on it.
     """
+    if workers < 0:
+        raise ValueError(f"workers is {workers}, expected >= 0 (0: automatic)")
     # Small systems (S <= 5): numpy's per-matrix LAPACK beats torch's batched LU here.
     with engine.float_solver("numpy"):
         return _run_checks(
@@ -249,11 +318,23 @@ def run_checks(
             population,
             hypothesis_examples,
             progress,
+            workers,
         )
 
 
 def _run_checks(
-    n, exact, seed, ids, batch_size, max_redecide, restarts, iterations, population, hypothesis_examples, progress
+    n,
+    exact,
+    seed,
+    ids,
+    batch_size,
+    max_redecide,
+    restarts,
+    iterations,
+    population,
+    hypothesis_examples,
+    progress,
+    workers,
 ) -> CheckReport:
     ids = ids or all_ids()
     for sid in ids:
@@ -267,12 +348,13 @@ def _run_checks(
     questions = tuple(q for q, (qids, _) in QUESTIONS.items() if set(qids) <= set(ids))
     tightest = TightestTally.empty(questions) if questions else None
     start = time.perf_counter()
+    plan = random_batch_plan(n, batch_size=batch_size)
+    batches = random_batches(rng, n, exact=exact, batch_size=batch_size)
+    decide = partial(_decide_batch, ids=ids, max_redecide=max_redecide, questions=questions)
     with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
-        for _, batch in random_batches(rng, n, exact=exact, batch_size=batch_size):
-            ev, terms = _evaluation_and_terms(batch)
-            results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
+        for batch, (results, bounds) in _decided_batches(batches, len(plan), workers, decide):
             if tightest is not None:
-                tightest.record(tightest_bounds(terms, questions))
+                tightest.record(bounds)
             for sid, res in results.items():
                 tallies[sid].record("random", res, batch.__getitem__, random=True)
             bar.update(len(batch))
@@ -312,6 +394,7 @@ def _run_checks(
             shapes=[list(s) for s in OPTIMISER_SHAPES[:restarts]], iterations=iterations, population=population
         ),
         hypothesis_examples=hypothesis_examples,
+        workers=workers,
     )
     seconds["hypothesis"] = time.perf_counter() - start
     return CheckReport(tallies, config, notes, seconds, tightest)

@@ -35,6 +35,7 @@ from .checks import CheckResult, check_all, check_statement
 
 __all__ = [
     "EDGE_CASES",
+    "random_batch_plan",
     "random_batches",
     "SearchResult",
     "OptimiserShape",
@@ -178,13 +179,8 @@ def _reach_only_new(inst: Instance, rng: np.random.Generator) -> Instance:
     return _edit(inst, P=P, r=r, rho0=rho0, renderers=F, pi=pi, pi_tilde=pi_tilde)
 
 
-def random_batches(
-    rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256, max_states: int = 5
-) -> Iterator[tuple[str, Instance]]:
-    """Yield ``(case, batch)`` until ``n`` instances are drawn; cases in the proportions of :data:`EDGE_CASES`.
-
-    With ``exact=False`` the kinds marked exact in :data:`EDGE_CASES` are still drawn exactly.
-    """
+def random_batch_plan(n: int, *, batch_size: int = 256) -> list[tuple[str, int]]:
+    """The ``(case, size)`` of each batch :func:`random_batches` draws for ``n`` instances (before its shuffle)."""
     cases = list(EDGE_CASES)
     weights = np.array([EDGE_CASES[c][0] for c in cases])
     counts = np.floor(weights / weights.sum() * n).astype(int)
@@ -195,6 +191,17 @@ def random_batches(
             size = int(min(batch_size, count))
             plan.append((case, size))
             count -= size
+    return plan
+
+
+def random_batches(
+    rng: np.random.Generator, n: int, *, exact: bool = False, batch_size: int = 256, max_states: int = 5
+) -> Iterator[tuple[str, Instance]]:
+    """Yield ``(case, batch)`` until ``n`` instances are drawn; cases in the proportions of :data:`EDGE_CASES`.
+
+    With ``exact=False`` the kinds marked exact in :data:`EDGE_CASES` are still drawn exactly.
+    """
+    plan = random_batch_plan(n, batch_size=batch_size)
     for i in rng.permutation(len(plan)):
         case, size = plan[i]
         yield case, random_batch(rng, case, size, exact=exact or EDGE_CASES[case][1], max_states=max_states)
