@@ -183,6 +183,29 @@ def solve_pair(M: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray,
     return x.numpy()[..., 0], y.numpy()[..., 0]
 
 
+_FLINT_MATMUL_MIN = 64
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (batched over the leading axes, which broadcast). Arrays of FLINT rationals are multiplied one
+    matrix pair at a time with ``flint.fmpq_mat`` (denominators cleared once per matrix, integer products in C),
+    several times faster than numpy's element-by-element products of Python objects; the same rationals."""
+    (n, m), (m2, p) = a.shape[-2:], b.shape[-2:]
+    # Below about 64 multiplications per product, building the two FLINT matrices costs more than it saves.
+    if n * m * p < _FLINT_MATMUL_MIN or not (a.dtype == object and b.dtype == object and is_flint(a) and is_flint(b)):
+        return a @ b
+    if m != m2:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a, b = np.broadcast_to(a, batch + (n, m)), np.broadcast_to(b, batch + (m, p))
+    out = np.empty(batch + (n, p), dtype=object)
+    mat = FLINT.fmpq_mat
+    for idx in np.ndindex(*batch):
+        product = mat(n, m, a[idx].reshape(-1).tolist()) * mat(m, p, b[idx].reshape(-1).tolist())
+        out[idx] = np.array(product.entries(), dtype=object).reshape(n, p)
+    return out
+
+
 def _gamma(gamma, ndim_extra: int) -> np.ndarray:
     g = np.asarray(gamma)
     return g.reshape(g.shape + (1,) * ndim_extra)
@@ -190,7 +213,7 @@ def _gamma(gamma, ndim_extra: int) -> np.ndarray:
 
 def state_policy(renderers: np.ndarray, pi: np.ndarray) -> np.ndarray:
     """``pi_f = F Pi`` for each renderer: ``(..., K, S, O), (..., O, A) -> (..., K, S, A)``."""
-    return renderers @ pi[..., None, :, :]
+    return matmul(renderers, pi[..., None, :, :])
 
 
 def _extra_axes(P: np.ndarray, x: np.ndarray, trailing: int) -> int:
@@ -209,11 +232,11 @@ def transition_matrix(P: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """
     extra = _extra_axes(P, sigma, 2)
     if extra == 0:
-        return (sigma[..., :, None, :] @ P)[..., 0, :]
+        return matmul(sigma[..., :, None, :], P)[..., 0, :]
     nb = P.ndim - 3
     lead, mid, (S, A) = sigma.shape[:nb], sigma.shape[nb:-2], sigma.shape[-2:]
     by_state = np.moveaxis(sigma, -2, nb).reshape(lead + (S, -1, A))  # (..., S, E, A)
-    out = (by_state @ P).reshape(lead + (S,) + mid + (S,))  # (..., S, E.., S')
+    out = matmul(by_state, P).reshape(lead + (S,) + mid + (S,))  # (..., S, E.., S')
     return np.moveaxis(out, nb, -2)
 
 
@@ -262,7 +285,7 @@ def q_values(P: np.ndarray, r: np.ndarray, gamma, V: np.ndarray) -> np.ndarray:
     S, A = P.shape[-3:-1]
     lead, mid = V.shape[:nb], V.shape[nb:-1]
     cols = np.moveaxis(V.reshape(lead + (-1, S)), -1, -2)  # (..., S', E)
-    nxt = (P.reshape(P.shape[:nb] + (S * A, S)) @ cols).reshape(lead + (S, A, -1))  # (..., S, A, E)
+    nxt = matmul(P.reshape(P.shape[:nb] + (S * A, S)), cols).reshape(lead + (S, A, -1))  # (..., S, A, E)
     nxt = np.moveaxis(nxt, -1, nb).reshape(lead + mid + (S, A))
     return r + _gamma(gamma, 2) * nxt
 
