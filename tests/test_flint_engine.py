@@ -169,3 +169,17 @@ def test_float_redecisions_on_flint_give_the_same_fractions():
                 assert np.asarray(getattr(a[sid], f)).tolist() == np.asarray(getattr(b[sid], f)).tolist(), (sid, f)
             ta, tb = (np.asarray(getattr(r[sid], "tightness"), dtype=float) for r in (a, b))
             np.testing.assert_array_equal(ta, tb)
+
+
+@pytest.mark.parametrize("shapes", [((3, 8, 4), (3, 4, 5)), ((2, 1, 6, 4), (1, 3, 4, 3)), ((2, 2, 3), (2, 3, 2))])
+def test_flint_matmul_equals_products_of_fractions(shapes):
+    """engine.matmul on FLINT rationals (fmpq_mat above its size threshold, numpy's object product below it)
+    gives the rationals of numpy's product of Fraction arrays, with broadcast batch axes."""
+    rng = np.random.default_rng(len(shapes[0]))
+    frac = lambda shape: np.vectorize(lambda a, b: Fraction(int(a), int(b)), otypes=[object])(  # noqa: E731
+        rng.integers(-50, 50, shape), rng.integers(1, 60, shape)
+    )
+    a, b = frac(shapes[0]), frac(shapes[1])
+    got = from_flint(engine.matmul(to_flint(a), to_flint(b)))
+    want = a @ b
+    assert got.shape == want.shape and all(x == y for x, y in zip(got.reshape(-1), want.reshape(-1)))
