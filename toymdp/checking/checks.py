@@ -34,8 +34,8 @@ import numpy as np
 from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
-from ..mdp.evaluation import Evaluation, evaluate
-from ..mdp.numbers import flint_enabled, format_number, from_flint
+from ..mdp.evaluation import Evaluation
+from ..mdp.numbers import format_number, from_flint
 from ..mdp.statement_terms import NotApplicableError, StatementTerms, exact_statement_terms, statement_terms
 
 __all__ = [
@@ -307,15 +307,14 @@ class _Pending:
 
 
 def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
-    """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch."""
+    """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch
+    (each quantity when first read)."""
     batch = ev.instance.batch_shape
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
     # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
     sub = ev.instance[np.array([i for (i,) in rows])] if batch else ev.instance
-    if flint_enabled():  # each float straight to a FLINT rational: the values of to_exact, no Fraction built
-        return exact_statement_terms(sub)
-    return statement_terms(evaluate(sub.to_exact()), native=True)
+    return exact_statement_terms(sub)
 
 
 def check_all(
@@ -346,17 +345,19 @@ def check_all(
         for sid, p in pending.items():
             for idx in p.instances_to_redecide(max_violations):
                 todo.setdefault(idx, []).append(sid)
-        if todo:
-            rows = sorted(todo)
-            exact_terms = _exact_terms(evaluation, rows)
-            position = {idx: n for n, idx in enumerate(rows)}
-            for sid, p in pending.items():
-                mine = [idx for idx in rows if sid in todo[idx]]
-                if not mine:
-                    continue
-                sub = exact_terms if not rows[0] else exact_terms.subset([position[idx] for idx in mine])
-                decided = _Pending(p.stmt, sub).result()
-                for n, idx in enumerate(mine):
+        # Statements re-decided on the same instances share one exact evaluation, which computes only what they
+        # read (most near ties are rendering-gap statements, which never need the new policy).
+        groups: dict[tuple[tuple[int, ...], ...], list[str]] = {}
+        for sid in pending:
+            mine = tuple(idx for idx in sorted(todo) if sid in todo[idx])
+            if mine:
+                groups.setdefault(mine, []).append(sid)
+        for rows, sids in groups.items():
+            exact_terms = _exact_terms(evaluation, list(rows))
+            for sid in sids:
+                p = pending[sid]
+                decided = _Pending(p.stmt, exact_terms).result()
+                for n, idx in enumerate(rows):
                     p.patch(idx, _index(decided, n) if idx else decided)
     return {sid: p.result() for sid, p in pending.items()}
 

@@ -9,6 +9,7 @@ them from here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,7 +30,15 @@ from .numbers import (
     to_flint,
 )
 
-__all__ = ["PolicyTerms", "Evaluation", "policy_terms", "evaluate", "flint_evaluation"]
+__all__ = [
+    "PolicyTerms",
+    "Evaluation",
+    "LazyEvaluation",
+    "policy_terms",
+    "evaluate",
+    "flint_evaluation",
+    "lazy_flint_evaluation",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,10 +184,19 @@ def flint_evaluation(instance: Instance) -> FlintForm:
     return FlintForm(*_evaluate_on_flint(instance))
 
 
-def _evaluate_on_flint(instance: Instance) -> tuple[Evaluation, SimpleNamespace, SimpleNamespace]:
-    """The evaluation on FLINT rationals and the instance's arrays as ``flint.fmpq``: converted from fractions
-    for an exact instance; for a float instance, as :meth:`~toymdp.mdp.model.Instance.to_exact` converts them
-    (every float's binary value; each stochastic row's residual on its largest entry)."""
+def lazy_flint_evaluation(instance: Instance) -> tuple[LazyEvaluation, SimpleNamespace, SimpleNamespace]:
+    """As :func:`flint_evaluation`, each part computed on first use (:class:`LazyEvaluation`), and the instance's
+    arrays on FLINT rationals."""
+    if FLINT is None:
+        raise ImportError("python-flint is not installed (pip install 'repconv[exact]')")
+    mdp, family, pi, pi_tilde = _flint_arrays(instance)
+    return LazyEvaluation(instance, mdp, family, pi, pi_tilde, exact=True), mdp, family
+
+
+def _flint_arrays(instance: Instance) -> tuple[SimpleNamespace, SimpleNamespace, np.ndarray, np.ndarray]:
+    """The instance's arrays as ``flint.fmpq``: converted from fractions for an exact instance; for a float
+    instance, as :meth:`~toymdp.mdp.model.Instance.to_exact` converts them (every float's binary value; each
+    stochastic row's residual on its largest entry)."""
     m, f = instance.mdp, instance.family
     if instance.exact:
         plain = stochastic = to_flint
@@ -192,19 +210,47 @@ def _evaluate_on_flint(instance: Instance) -> tuple[Evaluation, SimpleNamespace,
         train_weights=stochastic(f.train_weights),
         num_renderers=f.num_renderers,
     )
-    ev = _evaluate(instance, mdp, family, stochastic(instance.pi), stochastic(instance.pi_tilde))
-    return ev, mdp, family
+    return mdp, family, stochastic(instance.pi), stochastic(instance.pi_tilde)
+
+
+def _evaluate_on_flint(instance: Instance) -> tuple[Evaluation, SimpleNamespace, SimpleNamespace]:
+    """The evaluation on FLINT rationals and the instance's arrays as ``flint.fmpq`` (:func:`_flint_arrays`)."""
+    mdp, family, pi, pi_tilde = _flint_arrays(instance)
+    return _evaluate(instance, mdp, family, pi, pi_tilde), mdp, family
+
+
+class LazyEvaluation:
+    """The attributes of an :class:`Evaluation` (``instance, pi, pi_tilde, alpha, L, D_train, exact``), each computed
+    on first use: what needs only the base policy (the rendering-gap statements) never solves the new policy's
+    systems. :func:`evaluate` computes them all through this class, so both give the same values."""
+
+    def __init__(self, instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tilde: np.ndarray, exact: bool):
+        self.instance, self.exact = instance, exact
+        self._mdp, self._family, self._pi, self._pi_tilde = mdp, family, pi, pi_tilde
+
+    @cached_property
+    def pi(self) -> PolicyTerms:
+        return policy_terms(self._mdp, self._family, self._pi)
+
+    @cached_property
+    def pi_tilde(self) -> PolicyTerms:
+        return policy_terms(self._mdp, self._family, self._pi_tilde)
+
+    @cached_property
+    def alpha(self) -> np.ndarray:
+        return max_tv(self.pi.sigma, self.pi_tilde.sigma)
+
+    @cached_property
+    def L(self) -> np.ndarray:
+        return engine.surrogate(self.pi.eta, self.pi.rho, self.pi.A, self.pi_tilde.sigma)
+
+    @cached_property
+    def D_train(self) -> np.ndarray:
+        return max_last(self.alpha[..., list(self._family.train)])
 
 
 def _evaluate(instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tilde: np.ndarray) -> Evaluation:
-    base = policy_terms(mdp, family, pi)
-    new = policy_terms(mdp, family, pi_tilde)
-    alpha = max_tv(base.sigma, new.sigma)
+    lazy = LazyEvaluation(instance, mdp, family, pi, pi_tilde, instance.exact)
     return Evaluation(
-        instance=instance,
-        pi=base,
-        pi_tilde=new,
-        alpha=alpha,
-        L=engine.surrogate(base.eta, base.rho, base.A, new.sigma),
-        D_train=max_last(alpha[..., list(family.train)]),
+        instance=instance, pi=lazy.pi, pi_tilde=lazy.pi_tilde, alpha=lazy.alpha, L=lazy.L, D_train=lazy.D_train
     )

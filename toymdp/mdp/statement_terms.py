@@ -15,7 +15,7 @@ axes so that the values broadcast over the statement's own indices.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -27,9 +27,9 @@ from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
 from . import engine
-from .evaluation import Evaluation, FlintForm, flint_evaluation
+from .evaluation import Evaluation, FlintForm, LazyEvaluation, lazy_flint_evaluation
 from .model import Instance
-from .numbers import FLINT, from_flint, is_flint
+from .numbers import FLINT, flint_enabled, from_flint, is_flint
 
 __all__ = ["NotApplicableError", "StatementTerms", "statement_terms", "exact_statement_terms", "flint_statement_terms"]
 
@@ -42,7 +42,7 @@ class NotApplicableError(ValueError):
 class StatementTerms:
     """Every quantity of :data:`~theory.statements.QUANTITIES` for one evaluation (single or batch)."""
 
-    values: dict[str, tuple[Any, tuple[str, ...]]]  #: name -> (array, renderer indices)
+    values: Mapping[str, tuple[Any, tuple[str, ...]]]  #: name -> (array, renderer indices), computed when first read
     missing: dict[str, str]  #: name -> why this instance does not define it
     exact: bool
     batch_shape: tuple[int, ...]
@@ -114,10 +114,19 @@ def statement_terms(ev: Evaluation, *, native: bool = False) -> StatementTerms:
 
 
 def exact_statement_terms(instance: Instance) -> StatementTerms:
-    """The exact terms of ``instance`` (float or exact) on FLINT rationals (``rational`` is ``flint.fmpq``):
-    for a float instance, the values of ``statement_terms(evaluate(instance.to_exact()), native=True)``,
-    computed from each float's exact value with no :class:`fractions.Fraction` built (needs python-flint)."""
-    return flint_statement_terms(flint_evaluation(instance))
+    """The exact terms of ``instance`` (float or exact), each quantity computed when first read.
+
+    With python-flint (:func:`~toymdp.mdp.numbers.flint_enabled`) they are FLINT rationals (``rational`` is
+    ``flint.fmpq``), for a float instance the values of ``statement_terms(evaluate(instance.to_exact()),
+    native=True)`` computed from each float's exact value with no :class:`fractions.Fraction` built; without it,
+    fractions of ``instance.to_exact()``. Deciding only the rendering-gap statements (G1, G1v, ...) evaluates only
+    the base policy."""
+    if flint_enabled():
+        ev, mdp, family = lazy_flint_evaluation(instance)
+        return _statement_terms(ev, mdp, family, FLINT.fmpq, exact=True)
+    exact = instance if instance.exact else instance.to_exact()
+    lazy = LazyEvaluation(exact, exact.mdp, exact.family, exact.pi, exact.pi_tilde, exact=True)
+    return _statement_terms(lazy, exact.mdp, exact.family)
 
 
 def flint_statement_terms(flint: FlintForm) -> StatementTerms:
@@ -126,108 +135,158 @@ def flint_statement_terms(flint: FlintForm) -> StatementTerms:
 
 
 def _statement_terms(
-    ev: Evaluation, mdp: Any, fam: Any, rational: type = Fraction, *, exact: bool | None = None
+    ev: Evaluation | LazyEvaluation, mdp: Any, fam: Any, rational: type = Fraction, *, exact: bool | None = None
 ) -> StatementTerms:
     """The terms of ``ev`` on the arrays ``mdp`` and ``fam``; ``exact`` (default ``ev.exact``) says whether they are
-    exact rationals (an evaluation on FLINT rationals of a float instance is)."""
+    exact rationals (an evaluation on FLINT rationals of a float instance is).
+
+    Each quantity, and each intermediate result, is computed when first read (:class:`_LazyValues`): deciding a
+    few statements computes only their quantities; with a :class:`~toymdp.mdp.evaluation.LazyEvaluation`, the
+    rendering-gap statements never evaluate the new policy.
+    """
     exact = ev.exact if exact is None else exact
     inst = ev.instance
-    base, new = ev.pi, ev.pi_tilde
     train = list(fam.train)
     held_out = [k for k in range(fam.num_renderers) if k not in fam.train]
     gamma = np.asarray(mdp.gamma)
     one_minus_gamma = np.asarray(1 - gamma)
     p = fam.test_weights
-
-    # T1c (CPO): the base policy's advantage of the new actions, per state.
-    a_bar = engine.expected_advantage(base.A, new.sigma)  # (..., K, S)
-    tv_states = tv(base.sigma, new.sigma)  # (..., K, S)
-    tv_visits = sum_last(base.rho * tv_states)
-    alpha_vis = one_minus_gamma[..., None] * tv_visits
-
-    # Reachability: rho > 0, decided from zero patterns (engine.visitation_support).
-    rho0_k, gamma_k = mdp.rho0[..., None, :], gamma[..., None]
-    visited_base = engine.visitation_support(mdp.P, gamma_k, rho0_k, base.sigma).any(axis=-2)  # (..., S)
-    visited_new = engine.visitation_support(mdp.P, gamma_k, rho0_k, new.sigma).any(axis=-2)
-    visited_any = visited_base | visited_new
-    R_state_base, R_state_new = state_robustness(base.sigma), state_robustness(new.sigma)  # (..., S)
-    tv_train = tv_states[..., train, :]  # (..., T, S)
-
-    # Visitation-weighted forms: the test-weighted mixture of the base policy's visitations.
-    rho_mix = (p[..., :, None] * base.rho).sum(axis=-2)  # (..., S)
-
-    # Visitation-weighted statements (G1v, G1vr, C1v). pair_tv[..., j, k, s] = TV(pi_{f_j}[s], pi_{f_k}[s]).
-    pair_tv_base, pair_tv_new = pairwise_tv(base.sigma), pairwise_tv(new.sigma)  # (..., K, K, S)
-    rho_target = base.rho[..., :, None, :]  # pi acting under the target renderer j
     g_jk, g_f = one_minus_gamma[..., None, None], one_minus_gamma[..., None]
-    q_span_base = engine.q_span(base.Q)[..., None, :, :]  # span_a Q_{pi_{f_k}}[s, .] on the base renderer k
+    rho0_k, gamma_k = mdp.rho0[..., None, :], gamma[..., None]
+    # Intermediate results, each computed once, on first use.
+    m = _Memo()
+    base = lambda: ev.pi  # noqa: E731
+    new = lambda: ev.pi_tilde  # noqa: E731
+    # T1c (CPO): the base policy's advantage of the new actions, per state.
+    a_bar = m(lambda: engine.expected_advantage(base().A, new().sigma))  # (..., K, S)
+    tv_states = m(lambda: tv(base().sigma, new().sigma))  # (..., K, S)
+    tv_visits = m(lambda: sum_last(base().rho * tv_states()))
+    alpha_vis = m(lambda: one_minus_gamma[..., None] * tv_visits())
+    # Reachability: rho > 0, decided from zero patterns (engine.visitation_support).
+    visited_base = m(lambda: engine.visitation_support(mdp.P, gamma_k, rho0_k, base().sigma).any(axis=-2))  # (..., S)
+    visited_new = m(lambda: engine.visitation_support(mdp.P, gamma_k, rho0_k, new().sigma).any(axis=-2))
+    visited_any = m(lambda: visited_base() | visited_new())
+    R_state_base = m(lambda: state_robustness(base().sigma))  # (..., S)
+    R_state_new = m(lambda: state_robustness(new().sigma))
+    tv_train = m(lambda: tv_states()[..., train, :])  # (..., T, S)
+    # Visitation-weighted forms: the test-weighted mixture of the base policy's visitations.
+    rho_mix = m(lambda: (p[..., :, None] * base().rho).sum(axis=-2))  # (..., S)
+    # Visitation-weighted statements (G1v, G1vr, C1v). pair_tv[..., j, k, s] = TV(pi_{f_j}[s], pi_{f_k}[s]).
+    pair_tv_base = m(lambda: pairwise_tv(base().sigma))  # (..., K, K, S)
+    pair_tv_new = m(lambda: pairwise_tv(new().sigma))
+    rho_target = m(lambda: base().rho[..., :, None, :])  # pi acting under the target renderer j
+    q_span = m(lambda: engine.q_span(base().Q))  # span_a Q_{pi_{f_k}}[s, .] on the base renderer k
+    L = m(lambda: ev.L)
+    alpha = m(lambda: ev.alpha)
 
-    values: dict[str, tuple[Any, tuple[str, ...]]] = {
-        "gamma": (gamma, ()),
-        "r_min": (min_last(min_last(mdp.r)), ()),
-        "r_max": (max_last2(mdp.r), ()),
+    builders: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {
+        "gamma": (lambda: gamma, ()),
+        "r_min": (lambda: min_last(min_last(mdp.r)), ()),
+        "r_max": (lambda: max_last2(mdp.r), ()),
         # per renderer f: base pi, new pi~
-        "eta_base": (base.eta, ("f",)),
-        "eta_new": (new.eta, ("f",)),
-        "pdl_sum": (sum_last(new.rho * a_bar), ("f",)),
-        "L": (ev.L, ("f",)),
-        "eps_f": (base.eps_per_renderer, ("f",)),
-        "eps_f_new": (new.eps_per_renderer, ("f",)),
-        "alpha": (ev.alpha, ("f",)),
+        "eta_base": (lambda: base().eta, ("f",)),
+        "eta_new": (lambda: new().eta, ("f",)),
+        "pdl_sum": (lambda: sum_last(new().rho * a_bar()), ("f",)),
+        "L": (L, ("f",)),
+        "eps_f": (lambda: base().eps_per_renderer, ("f",)),
+        "eps_f_new": (lambda: new().eps_per_renderer, ("f",)),
+        "alpha": (alpha, ("f",)),
         "alpha_vis": (alpha_vis, ("f",)),
-        "Rv_f": (_visitation_mean(g_f, base.rho, pair_tv_base[..., :, train, :].max(axis=-2)), ("f",)),
-        "Rv_f_new": (_visitation_mean(g_f, base.rho, pair_tv_new[..., :, train, :].max(axis=-2)), ("f",)),
-        "Dv_f": (_visitation_mean(g_f, base.rho, tv_train.max(axis=-2)[..., None, :]), ("f",)),
-        "epst": (max_last(np.abs(a_bar)), ("f",)),
+        "Rv_f": (lambda: _visitation_mean(g_f, base().rho, pair_tv_base()[..., :, train, :].max(axis=-2)), ("f",)),
+        "Rv_f_new": (lambda: _visitation_mean(g_f, base().rho, pair_tv_new()[..., :, train, :].max(axis=-2)), ("f",)),
+        "Dv_f": (lambda: _visitation_mean(g_f, base().rho, tv_train().max(axis=-2)[..., None, :]), ("f",)),
+        "epst": (lambda: max_last(np.abs(a_bar())), ("f",)),
         "tv_visits": (tv_visits, ("f",)),
         # the family
-        "R_pi": (base.R, ()),
-        "R_new": (new.R, ()),
-        "D_train": (ev.D_train, ()),
-        "eta_test_new": (new.eta_test, ()),
-        "L_avg": (sum_last(p * ev.L), ()),
-        "eps": (base.eps, ()),
-        "eps_new": (new.eps, ()),
-        "eta_test": (base.eta_test, ()),
-        "eta_train": (base.eta_train, ()),
-        "R_pi_reach": (_masked_max(R_state_base, visited_base), ()),
-        "R_new_reach": (_masked_max(R_state_new, visited_base), ()),
-        "D_train_reach": (max_last(_masked_max(tv_train, visited_base[..., None, :])), ()),
-        "R_pi_reach_any": (_masked_max(R_state_base, visited_any), ()),
-        "R_new_reach_any": (_masked_max(R_state_new, visited_any), ()),
-        "D_train_reach_any": (max_last(_masked_max(tv_train, visited_any[..., None, :])), ()),
-        "R_pi_vis": (one_minus_gamma * sum_last(rho_mix * R_state_base), ()),
-        "R_new_vis": (one_minus_gamma * sum_last(rho_mix * R_state_new), ()),
-        "D_train_vis": (max_last(alpha_vis[..., train]), ()),
+        "R_pi": (lambda: base().R, ()),
+        "R_new": (lambda: new().R, ()),
+        "D_train": (lambda: ev.D_train, ()),
+        "eta_test_new": (lambda: new().eta_test, ()),
+        "L_avg": (lambda: sum_last(p * L()), ()),
+        "eps": (lambda: base().eps, ()),
+        "eps_new": (lambda: new().eps, ()),
+        "eta_test": (lambda: base().eta_test, ()),
+        "eta_train": (lambda: base().eta_train, ()),
+        "R_pi_reach": (lambda: _masked_max(R_state_base(), visited_base()), ()),
+        "R_new_reach": (lambda: _masked_max(R_state_new(), visited_base()), ()),
+        "D_train_reach": (lambda: max_last(_masked_max(tv_train(), visited_base()[..., None, :])), ()),
+        "R_pi_reach_any": (lambda: _masked_max(R_state_base(), visited_any()), ()),
+        "R_new_reach_any": (lambda: _masked_max(R_state_new(), visited_any()), ()),
+        "D_train_reach_any": (lambda: max_last(_masked_max(tv_train(), visited_any()[..., None, :])), ()),
+        "R_pi_vis": (lambda: one_minus_gamma * sum_last(rho_mix() * R_state_base()), ()),
+        "R_new_vis": (lambda: one_minus_gamma * sum_last(rho_mix() * R_state_new()), ()),
+        "D_train_vis": (lambda: max_last(alpha_vis()[..., train]), ()),
         # pairs of renderers j (target), k (base) of the base policy pi
-        "eta_j": (base.eta, ("j",)),
-        "eta_k": (base.eta, ("k",)),
-        "eps_j": (base.eps_per_renderer, ("j",)),
-        "eps_k": (base.eps_per_renderer, ("k",)),
-        "span_Q": (max_last(engine.q_span(base.Q)), ("k",)),
+        "eta_j": (lambda: base().eta, ("j",)),
+        "eta_k": (lambda: base().eta, ("k",)),
+        "eps_j": (lambda: base().eps_per_renderer, ("j",)),
+        "eps_k": (lambda: base().eps_per_renderer, ("k",)),
+        "span_Q": (lambda: max_last(q_span()), ("k",)),
         "L_cross": (
-            engine.surrogate(
-                base.eta[..., None, :],
-                base.rho[..., None, :, :],
-                base.A[..., None, :, :, :],
-                base.sigma[..., :, None, :, :],
+            lambda: engine.surrogate(
+                base().eta[..., None, :],
+                base().rho[..., None, :, :],
+                base().A[..., None, :, :, :],
+                base().sigma[..., :, None, :, :],
             ),
             ("j", "k"),
         ),
-        "tv_span_visits": (sum_last(rho_target * pair_tv_base * q_span_base), ("j", "k")),
-        "Rv_jk": (_visitation_mean(g_jk, rho_target, pair_tv_base), ("j", "k")),
+        "tv_span_visits": (
+            lambda: sum_last(rho_target() * pair_tv_base() * q_span()[..., None, :, :]),
+            ("j", "k"),
+        ),
+        "Rv_jk": (lambda: _visitation_mean(g_jk, rho_target(), pair_tv_base()), ("j", "k")),
     }
-    # C1v's penalty: p-weighted sum of C1v.f's penalty, evaluated from its one expression.
-    per_renderer = {
-        n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
-    }
-    values["penalty_v_avg"] = (
-        sum_last(p * C1v_F.penalty_value(per_renderer, exact=exact, rational=rational)),
-        (),
-    )
+    values = _LazyValues(builders)
+
+    def penalty_v_avg() -> Any:
+        """C1v's penalty: p-weighted sum of C1v.f's penalty, evaluated from its one expression."""
+        per_renderer = {
+            n: _layout(np.asarray(values[n][0]), values[n][1], C1v_F.indices, C1v_F.id, n) for n in C1v_F.quantity_names
+        }
+        return sum_last(p * C1v_F.penalty_value(per_renderer, exact=exact, rational=rational))
+
+    builders["penalty_v_avg"] = (penalty_v_avg, ())
     missing = {}
     if held_out:
-        values["D_test"] = (max_last(ev.alpha[..., held_out]), ())
+        builders["D_test"] = (lambda: max_last(alpha()[..., held_out]), ())
     else:
         missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
     return StatementTerms(values, missing, exact, inst.batch_shape, fam.num_renderers, rational)
+
+
+class _Memo:
+    """Wraps a function of no arguments so that it runs once, on the first call, and returns that result after."""
+
+    def __call__(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        cache: list[Any] = []
+
+        def once() -> Any:
+            if not cache:
+                cache.append(fn())
+            return cache[0]
+
+        return once
+
+
+class _LazyValues(Mapping):
+    """``name -> (value, renderer indices)``, each value computed on first read from ``builders`` (kept after)."""
+
+    def __init__(self, builders: dict[str, tuple[Callable[[], Any], tuple[str, ...]]]):
+        self._builders = builders
+        self._done: dict[str, tuple[Any, tuple[str, ...]]] = {}
+
+    def __getitem__(self, name: str) -> tuple[Any, tuple[str, ...]]:
+        if name not in self._done:
+            build, tags = self._builders[name]
+            self._done[name] = (build(), tags)
+        return self._done[name]
+
+    def __contains__(self, name: object) -> bool:  # Mapping's own would compute the value
+        return name in self._builders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
