@@ -183,3 +183,30 @@ def test_flint_matmul_equals_products_of_fractions(shapes):
     got = from_flint(engine.matmul(to_flint(a), to_flint(b)))
     want = a @ b
     assert got.shape == want.shape and all(x == y for x, y in zip(got.reshape(-1), want.reshape(-1)))
+
+
+@pytest.mark.parametrize("flint_on", [True, False])
+def test_exact_rows_give_the_terms_of_each_subset_converted_alone(flint_on):
+    """Overlapping subsets of one ExactRows batch, read in turn (the later ones reuse policies solved for the earlier
+    ones), have the terms of statement_terms(evaluate(subset.to_exact())) computed from scratch on fractions."""
+    from toymdp.mdp.evaluation import ExactRows
+    from toymdp.mdp.statement_terms import exact_rows_statement_terms, statement_terms
+
+    rng = np.random.default_rng(19)
+    for kind in ("generic", "deterministic_base", "one_state"):
+        batch = random_batch(rng, kind, 7, exact=kind == "one_state")
+        with use_flint(flint_on):
+            shared = ExactRows(batch)
+            subsets = [[1, 4], [0, 1, 2, 6], [4], [6, 5, 3]]
+            got = [exact_rows_statement_terms(shared, rows) for rows in subsets]
+            # the first subset reads only a base-policy quantity: the new policy is solved later, for what needs it
+            assert got[0].values["eta_j"][0].shape == (2, batch.family.num_renderers)
+            assert not shared._done["pi_tilde"].any()
+        for rows, terms in zip(subsets, got):
+            with use_flint(False):
+                expected = statement_terms(evaluate(batch[np.array(rows)].to_exact()))
+            assert terms.exact and terms.batch_shape == (len(rows),) and terms.missing == expected.missing
+            for name, (value, tags) in expected.values.items():
+                have = from_flint(np.asarray(terms.values[name][0]))
+                assert have.tolist() == np.asarray(value).tolist(), (kind, rows, name)
+                assert terms.values[name][1] == tags

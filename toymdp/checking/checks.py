@@ -34,9 +34,15 @@ import numpy as np
 from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
-from ..mdp.evaluation import Evaluation
+from ..mdp.evaluation import Evaluation, ExactRows
 from ..mdp.numbers import format_number, from_flint
-from ..mdp.statement_terms import NotApplicableError, StatementTerms, exact_statement_terms, statement_terms
+from ..mdp.statement_terms import (
+    NotApplicableError,
+    StatementTerms,
+    exact_rows_statement_terms,
+    exact_statement_terms,
+    statement_terms,
+)
 
 __all__ = [
     "ROUND_OFF",
@@ -306,15 +312,36 @@ class _Pending:
         )
 
 
-def _exact_terms(ev: Evaluation, rows: list[tuple[int, ...]]) -> StatementTerms:
-    """Exact terms of the instances ``rows`` of ``ev``, converted with ``to_exact`` and evaluated as one exact batch
-    (each quantity when first read)."""
-    batch = ev.instance.batch_shape
+def _redecide(evaluation: Evaluation, pending: dict[str, _Pending], todo: dict[tuple[int, ...], list[str]]) -> None:
+    """Re-decide exactly, for each statement, the instances ``todo`` lists it for, and patch the results in.
+
+    The instances are converted with ``to_exact`` (each float's exact value). Statements re-decided on the same
+    instances share one lazy exact evaluation of those instances, which computes only the quantities they read;
+    every policy is solved at most once per instance (:class:`~toymdp.mdp.evaluation.ExactRows`).
+    """
+    batch = evaluation.instance.batch_shape
     if len(batch) > 1:
         raise ValueError("exact re-decision needs a single instance or a batch with one axis; reshape the batch")
+    if not batch:  # a single instance: one exact evaluation for every statement
+        terms = exact_statement_terms(evaluation.instance)
+        for sid in {sid for sids in todo.values() for sid in sids}:
+            pending[sid].patch((), _Pending(pending[sid].stmt, terms).result())
+        return
+    rows = sorted(todo)
     # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
-    sub = ev.instance[np.array([i for (i,) in rows])] if batch else ev.instance
-    return exact_statement_terms(sub)
+    shared = ExactRows(evaluation.instance[np.array([i for (i,) in rows])])
+    position = {idx: n for n, idx in enumerate(rows)}
+    groups: dict[tuple[tuple[int, ...], ...], list[str]] = {}
+    for sid in pending:
+        mine = tuple(idx for idx in rows if sid in todo[idx])
+        if mine:
+            groups.setdefault(mine, []).append(sid)
+    for mine, sids in groups.items():
+        terms = exact_rows_statement_terms(shared, [position[idx] for idx in mine])
+        for sid in sids:
+            decided = _Pending(pending[sid].stmt, terms).result()
+            for n, idx in enumerate(mine):
+                pending[sid].patch(idx, _index(decided, n))
 
 
 def check_all(
@@ -345,20 +372,8 @@ def check_all(
         for sid, p in pending.items():
             for idx in p.instances_to_redecide(max_violations):
                 todo.setdefault(idx, []).append(sid)
-        # Statements re-decided on the same instances share one exact evaluation, which computes only what they
-        # read (most near ties are rendering-gap statements, which never need the new policy).
-        groups: dict[tuple[tuple[int, ...], ...], list[str]] = {}
-        for sid in pending:
-            mine = tuple(idx for idx in sorted(todo) if sid in todo[idx])
-            if mine:
-                groups.setdefault(mine, []).append(sid)
-        for rows, sids in groups.items():
-            exact_terms = _exact_terms(evaluation, list(rows))
-            for sid in sids:
-                p = pending[sid]
-                decided = _Pending(p.stmt, exact_terms).result()
-                for n, idx in enumerate(rows):
-                    p.patch(idx, _index(decided, n) if idx else decided)
+        if todo:
+            _redecide(evaluation, pending, todo)
     return {sid: p.result() for sid, p in pending.items()}
 
 

@@ -8,7 +8,9 @@ them from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
@@ -34,6 +36,7 @@ __all__ = [
     "PolicyTerms",
     "Evaluation",
     "LazyEvaluation",
+    "ExactRows",
     "policy_terms",
     "evaluate",
     "flint_evaluation",
@@ -224,16 +227,32 @@ class LazyEvaluation:
     on first use: what needs only the base policy (the rendering-gap statements) never solves the new policy's
     systems. :func:`evaluate` computes them all through this class, so both give the same values."""
 
-    def __init__(self, instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tilde: np.ndarray, exact: bool):
+    def __init__(
+        self,
+        instance: Instance,
+        mdp: Any,
+        family: Any,
+        pi: np.ndarray,
+        pi_tilde: np.ndarray,
+        exact: bool,
+        policies: Callable[[str], PolicyTerms] | None = None,
+    ):
+        """``policies("pi")`` / ``policies("pi_tilde")``, when given, supplies the policies' terms (else
+        :func:`policy_terms` computes them from ``mdp``, ``family`` and ``pi`` / ``pi_tilde``)."""
         self.instance, self.exact = instance, exact
         self._mdp, self._family, self._pi, self._pi_tilde = mdp, family, pi, pi_tilde
+        self._policies = policies
 
     @cached_property
     def pi(self) -> PolicyTerms:
+        if self._policies is not None:
+            return self._policies("pi")
         return policy_terms(self._mdp, self._family, self._pi)
 
     @cached_property
     def pi_tilde(self) -> PolicyTerms:
+        if self._policies is not None:
+            return self._policies("pi_tilde")
         return policy_terms(self._mdp, self._family, self._pi_tilde)
 
     @cached_property
@@ -254,3 +273,85 @@ def _evaluate(instance: Instance, mdp: Any, family: Any, pi: np.ndarray, pi_tild
     return Evaluation(
         instance=instance, pi=lazy.pi, pi_tilde=lazy.pi_tilde, alpha=lazy.alpha, L=lazy.L, D_train=lazy.D_train
     )
+
+
+class ExactRows:
+    """Exact evaluations of subsets of the instances of a batch (one batch axis), float or exact, sharing the
+    policies' terms: each policy is evaluated for an instance the first time some subset needs it, then kept.
+
+    Exact re-decisions need different instances for different statements (near ties of one statement, failures of
+    another); :meth:`evaluation` gives each subset a :class:`LazyEvaluation` over its own instances, so a statement
+    computes its quantities only where it is re-decided while no policy is solved twice for one instance. The
+    arrays are FLINT rationals when python-flint is enabled (:attr:`rational` ``flint.fmpq``), else fractions of
+    :meth:`~toymdp.mdp.model.Instance.to_exact`; the values are those of ``evaluate(instance.to_exact())``.
+    """
+
+    def __init__(self, instance: Instance):
+        if len(instance.batch_shape) != 1:
+            raise ValueError(f"ExactRows needs a batch with one axis, this one has shape {instance.batch_shape}")
+        self.instance = instance
+        if flint_enabled():
+            self.mdp, self.family, pi, pi_tilde = _flint_arrays(instance)
+            self.rational: type = FLINT.fmpq
+        else:
+            exact = instance if instance.exact else instance.to_exact()
+            m, f = exact.mdp, exact.family
+            self.mdp = SimpleNamespace(P=m.P, r=m.r, rho0=m.rho0, gamma=np.asarray(m.gamma))
+            self.family = SimpleNamespace(
+                renderers=f.renderers,
+                test_weights=f.test_weights,
+                train=f.train,
+                train_weights=f.train_weights,
+                num_renderers=f.num_renderers,
+            )
+            pi, pi_tilde = exact.pi, exact.pi_tilde
+            self.rational = Fraction
+        self._policy = {"pi": pi, "pi_tilde": pi_tilde}
+        n = instance.batch_shape[0]
+        self._done = {name: np.zeros(n, dtype=bool) for name in self._policy}
+        self._terms: dict[str, dict[str, np.ndarray]] = {}
+
+    def arrays(self, rows: np.ndarray) -> tuple[Any, Any]:
+        """The MDP's and the rendering family's arrays of the instances ``rows``."""
+        m, f = self.mdp, self.family
+        mdp = SimpleNamespace(P=m.P[rows], r=m.r[rows], rho0=m.rho0[rows], gamma=np.asarray(m.gamma)[rows])
+        family = SimpleNamespace(
+            renderers=f.renderers[rows],
+            test_weights=f.test_weights[rows],
+            train=f.train,
+            train_weights=f.train_weights[rows],
+            num_renderers=f.num_renderers,
+        )
+        return mdp, family
+
+    def policy(self, name: str, rows: np.ndarray) -> PolicyTerms:
+        """The terms of policy ``name`` (``"pi"`` or ``"pi_tilde"``) on the instances ``rows``, evaluating it only on
+        those not evaluated before."""
+        done = self._done[name]
+        todo = np.unique(rows[~done[rows]])
+        if todo.size:
+            mdp, family = self.arrays(todo)
+            new = policy_terms(mdp, family, self._policy[name][todo])
+            store = self._terms.setdefault(name, {})
+            for fl in fields(new):
+                value = np.asarray(getattr(new, fl.name))
+                if fl.name not in store:
+                    store[fl.name] = np.empty((len(done),) + value.shape[1:], dtype=value.dtype)
+                store[fl.name][todo] = value
+            done[todo] = True
+        return PolicyTerms(**{k: v[rows] for k, v in self._terms[name].items()})
+
+    def evaluation(self, rows: np.ndarray) -> tuple[LazyEvaluation, Any, Any]:
+        """A lazy exact evaluation of the instances ``rows`` (an index array), and their arrays."""
+        rows = np.asarray(rows, dtype=np.int64)
+        mdp, family = self.arrays(rows)
+        ev = LazyEvaluation(
+            self.instance[rows],
+            mdp,
+            family,
+            self._policy["pi"][rows],
+            self._policy["pi_tilde"][rows],
+            exact=True,
+            policies=lambda name: self.policy(name, rows),
+        )
+        return ev, mdp, family

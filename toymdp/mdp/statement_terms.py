@@ -27,11 +27,18 @@ from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
 from . import engine
-from .evaluation import Evaluation, FlintForm, LazyEvaluation, lazy_flint_evaluation
+from .evaluation import Evaluation, ExactRows, FlintForm, LazyEvaluation, lazy_flint_evaluation
 from .model import Instance
 from .numbers import FLINT, flint_enabled, from_flint, is_flint
 
-__all__ = ["NotApplicableError", "StatementTerms", "statement_terms", "exact_statement_terms", "flint_statement_terms"]
+__all__ = [
+    "NotApplicableError",
+    "StatementTerms",
+    "statement_terms",
+    "exact_statement_terms",
+    "exact_rows_statement_terms",
+    "flint_statement_terms",
+]
 
 
 class NotApplicableError(ValueError):
@@ -127,6 +134,13 @@ def exact_statement_terms(instance: Instance) -> StatementTerms:
     exact = instance if instance.exact else instance.to_exact()
     lazy = LazyEvaluation(exact, exact.mdp, exact.family, exact.pi, exact.pi_tilde, exact=True)
     return _statement_terms(lazy, exact.mdp, exact.family)
+
+
+def exact_rows_statement_terms(exact_rows: ExactRows, rows: Iterable[int]) -> StatementTerms:
+    """The exact terms of the instances ``rows`` of an :class:`~toymdp.mdp.evaluation.ExactRows` batch, each quantity
+    computed when first read (as :func:`exact_statement_terms` of those instances gives them)."""
+    ev, mdp, family = exact_rows.evaluation(np.asarray(list(rows), dtype=np.int64))
+    return _statement_terms(ev, mdp, family, exact_rows.rational, exact=True)
 
 
 def flint_statement_terms(flint: FlintForm) -> StatementTerms:
