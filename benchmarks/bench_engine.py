@@ -109,6 +109,11 @@ def main() -> None:
     solvers = _solvers()
     results: dict = {"n": args.n, "shape": {"S": 10, "A": 4, "K": 4, "O": 12}, "repeats": args.repeats, "solvers": solvers}
 
+    versions = {"numpy": np.__version__}
+    for name, module in (("torch", "torch"), ("python-flint", "flint")):
+        versions[name] = __import__(module).__version__ if importlib.util.find_spec(module) is not None else None
+    results["versions"] = versions
+    print(", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()))
     batch = random_instances(rng, args.n, 10, 4, 4, 12)
     print(f"batched float engine, {args.n} instances, S=10, A=4, K=4, O=12 (instances/s, median of {args.repeats}):")
     for solver in solvers:
