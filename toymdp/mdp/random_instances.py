@@ -38,6 +38,10 @@ def _integer_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int, max_
     return w
 
 
+#: ``Fraction(a, b)`` of two integer arrays, element by element (broadcast).
+_RATIO = np.frompyfunc(lambda a, b: Fraction(int(a), int(b)), 2, 1)
+
+
 def random_instances(
     rng: np.random.Generator,
     batch: int,
@@ -68,11 +72,9 @@ def random_instances(
     if exact:
 
         def frac(w: np.ndarray) -> np.ndarray:
-            tot = w.sum(axis=-1, keepdims=True)
-            out = np.empty(w.shape, dtype=object)
-            for idx in np.ndindex(*w.shape):
-                out[idx] = Fraction(int(w[idx]), int(tot[idx[:-1] + (0,)]))
-            return out
+            """Each row of integer weights divided by its total, as fractions (one ufunc pass, no index loop)."""
+            out = _RATIO(w, w.sum(axis=-1, keepdims=True))
+            return out if isinstance(out, np.ndarray) else np.asarray(out, dtype=object)
 
         P = frac(_integer_rows(rng, (B, S, A), S, max_weight))
         r_int = rng.integers(-2 * max_weight, 2 * max_weight + 1, size=(B, S, A))
