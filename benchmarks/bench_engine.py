@@ -10,7 +10,9 @@ eps, R, D_train, eta_test, eta_train) for random instances:
 * the same maths called once per instance in a Python loop (B = 1), on a subset;
 * a scaling table in S (5 to 100), A=4, K=4, O=12;
 * the exact engine at S=5, A=2, K=3, O=4, on FLINT rationals (python-flint) and on Python
-  fractions, one instance at a time and as one batch.
+  fractions, one instance at a time and as one batch (``evaluate``, which returns fractions either
+  way), and the FLINT batch with its results kept as FLINT rationals (``flint_evaluation``, what
+  ``repconv check`` decides on).
 
 Every figure is the min / median / max over ``--repeats`` runs, the variants alternating within
 each repeat, so that ratios compare runs made under the same machine load.
@@ -181,12 +183,18 @@ def main() -> None:
 
         variants[f"{name}, one by one"] = one_by_one
         variants[f"{name}, batch"] = batched
+    if have_flint:
+        from toymdp.mdp.evaluation import flint_evaluation
+
+        # The same evaluation kept on FLINT rationals (what repconv check decides on): evaluate() above also
+        # converts every array back to fractions, its documented return type.
+        variants["flint, batch, fmpq out"] = lambda: flint_evaluation(exact)
     t = paired_times(variants, args.repeats)
     print(f"\nexact engine (S=5, A=2, K=3, O=4), {args.exact_n} instances, instances/s:")
     results["exact"] = {}
     for name, times in t.items():
         results["exact"][name] = [args.exact_n / x for x in times]
-        print(f"  {name:22s} {fmt([args.exact_n / x for x in times], spec=',.1f')}")
+        print(f"  {name:24s} {fmt([args.exact_n / x for x in times], spec=',.1f')}")
     if have_flint:
         for how in ("one by one", "batch"):
             ratio = [f / q for q, f in zip(t[f"flint, {how}"], t[f"fractions, {how}"])]

