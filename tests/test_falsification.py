@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -162,6 +164,19 @@ def test_worker_processes_decide_the_random_batches_as_this_process_does():
         assert (tally.example is None) == (other.example is None), sid
     with pytest.raises(ValueError, match="workers"):
         run_checks(10, workers=-1, **kw)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_worker_processes_start_from_a_script_read_on_standard_input():
+    """Forked workers do not re-import the calling script: run_checks with workers works from ``python -``
+    (spawned workers would try to run a file named <stdin>) and from a script without a __main__ guard."""
+    script = "from toymdp.checking.falsification import run_checks\n" \
+             "r = run_checks(64, seed=1, batch_size=8, workers=2, restarts=0, hypothesis_examples=0, progress=False)\n" \
+             "print(r.tallies['G1'].instances)\n"
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["64"]
 
 
 def test_smoke_check_command(tmp_path):

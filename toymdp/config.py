@@ -129,6 +129,6 @@ class CheckConfig:
     hypothesis_examples: int = documented(100, "hypothesis examples (0 skips; needs the test extra)")
     workers: int = documented(
         0,
-        "processes deciding the random batches (0: one per CPU once there are at least 32 batches, "
+        "processes deciding the random batches (0: on Linux one per CPU once there are at least 32 batches, "
         "else this process; the results do not depend on it)",
     )

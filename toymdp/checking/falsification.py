@@ -18,6 +18,7 @@ rounded instance still fails exactly.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -241,19 +242,25 @@ def _decided_batches(
 ) -> Iterator[tuple[Instance, Any]]:
     """``(batch, decide(batch))`` for every batch, in the order drawn, decided in this process or in ``workers``
     processes (``0``: automatic). The batches are drawn here, on one generator, so the results are the same."""
+    import multiprocessing
+
+    # Linux forks the workers: nothing of the caller's script is imported again, so run_checks works from any
+    # script, notebook or standard input. Where fork is not the platform's way (macOS, Windows) workers are
+    # spawned, which re-imports the calling script (it needs the usual ``if __name__ == "__main__":`` guard),
+    # so there only an explicit ``workers`` starts them.
+    fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
     if workers == 0:
-        workers = _available_cpus() if n_batches >= _MIN_BATCHES_FOR_WORKERS else 1
+        workers = _available_cpus() if fork and n_batches >= _MIN_BATCHES_FOR_WORKERS else 1
     workers = min(workers, n_batches)
     if workers <= 1:
         for _, batch in batches:
             yield batch, decide(batch)
         return
-    import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn: a fresh interpreter, safe whatever threads (BLAS, progress bars) this process runs.
-    context = multiprocessing.get_context("spawn")
+    # A forked worker runs only numpy and FLINT code (never torch): OpenBLAS re-creates its threads after a fork.
+    context = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_setup, initargs=(flint_enabled(),)
     ) as pool:
