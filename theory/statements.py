@@ -510,10 +510,9 @@ def tightness_ratio(numerator: Any, denominator: Any, *, exact: bool, rational: 
             return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
     if isinstance(numerator, np.ndarray) or isinstance(denominator, np.ndarray):
         num, den = np.broadcast_arrays(np.asarray(numerator, dtype=object), np.asarray(denominator, dtype=object))
-        out = np.empty(num.shape, dtype=object)
-        for idx in np.ndindex(*num.shape):
-            out[idx] = None if den[idx] == 0 else rational(num[idx]) / rational(den[idx])
-        return out
+        # One ufunc pass over the pairs (no index loop); a 0-d result is made an array again.
+        ratio = np.frompyfunc(lambda n, d: None if d == 0 else rational(n) / rational(d), 2, 1)(num, den)
+        return ratio if isinstance(ratio, np.ndarray) else np.asarray(ratio, dtype=object)
     return None if denominator == 0 else rational(numerator) / rational(denominator)
 
 
