@@ -199,9 +199,11 @@ def test_exact_rows_give_the_terms_of_each_subset_converted_alone(flint_on):
             shared = ExactRows(batch)
             subsets = [[1, 4], [0, 1, 2, 6], [4], [6, 5, 3]]
             got = [exact_rows_statement_terms(shared, rows) for rows in subsets]
-            # the first subset reads only a base-policy quantity: the new policy is solved later, for what needs it
+            # the first subset reads only a base-policy quantity: the new policy is solved later, for what needs it,
+            # and of the base policy only what eta needs (no advantages, no robustness)
             assert got[0].values["eta_j"][0].shape == (2, batch.family.num_renderers)
-            assert not shared._done["pi_tilde"].any()
+            computed = lambda policy: {f for f, mask in shared._done[policy].items() if mask.any()}  # noqa: E731
+            assert computed("pi_tilde") == set() and computed("pi") == {"sigma", "V", "rho", "eta"}
         for rows, terms in zip(subsets, got):
             with use_flint(False):
                 expected = statement_terms(evaluate(batch[np.array(rows)].to_exact()))

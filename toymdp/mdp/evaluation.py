@@ -37,6 +37,7 @@ __all__ = [
     "Evaluation",
     "LazyEvaluation",
     "ExactRows",
+    "PolicyParts",
     "policy_terms",
     "evaluate",
     "flint_evaluation",
@@ -71,28 +72,70 @@ def _per_renderer(mdp: MDP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def policy_terms(mdp: MDP, family: RenderingFamily, pi: np.ndarray) -> PolicyTerms:
     """Evaluate observation policy ``pi`` (``(..., O, A)``) under every renderer of ``family``."""
-    P = mdp.P
-    r, rho0, gamma = _per_renderer(mdp)
-    sigma = engine.state_policy(family.renderers, pi)
-    V, rho = engine.values_and_occupancy(P, r, gamma, rho0, sigma)
-    Q = engine.q_values(P, r, gamma, V)
-    A = engine.advantages(Q, V)
-    eta = engine.expected_return(rho0, V)
-    eps_k = engine.max_abs_advantage(A)
-    train = list(family.train)
-    return PolicyTerms(
-        sigma=sigma,
-        V=V,
-        Q=Q,
-        A=A,
-        rho=rho,
-        eta=eta,
-        eps_per_renderer=eps_k,
-        eps=max_last(eps_k),
-        R=robustness(sigma),
-        eta_test=sum_last(family.test_weights * eta),
-        eta_train=sum_last(family.train_weights * eta[..., train]),
-    )
+    parts = PolicyParts(mdp, family, pi)
+    return PolicyTerms(**{name: getattr(parts, name) for name in POLICY_FIELDS})
+
+
+class PolicyParts:
+    """The fields of :class:`PolicyTerms`, each computed on first read (with what it needs): the one place
+    their formulas are written. ``mdp`` and ``family`` need only the arrays' attributes (``P, r, rho0, gamma``;
+    ``renderers, test_weights, train, train_weights``)."""
+
+    def __init__(self, mdp: Any, family: Any, pi: np.ndarray):
+        self._mdp, self._family, self._pi = mdp, family, pi
+        self._r, self._rho0, self._gamma = _per_renderer(mdp)
+
+    @cached_property
+    def sigma(self) -> np.ndarray:
+        return engine.state_policy(self._family.renderers, self._pi)
+
+    @cached_property
+    def _V_rho(self) -> tuple[np.ndarray, np.ndarray]:
+        return engine.values_and_occupancy(self._mdp.P, self._r, self._gamma, self._rho0, self.sigma)
+
+    @cached_property
+    def V(self) -> np.ndarray:
+        return self._V_rho[0]
+
+    @cached_property
+    def rho(self) -> np.ndarray:
+        return self._V_rho[1]
+
+    @cached_property
+    def Q(self) -> np.ndarray:
+        return engine.q_values(self._mdp.P, self._r, self._gamma, self.V)
+
+    @cached_property
+    def A(self) -> np.ndarray:
+        return engine.advantages(self.Q, self.V)
+
+    @cached_property
+    def eta(self) -> np.ndarray:
+        return engine.expected_return(self._rho0, self.V)
+
+    @cached_property
+    def eps_per_renderer(self) -> np.ndarray:
+        return engine.max_abs_advantage(self.A)
+
+    @cached_property
+    def eps(self) -> np.ndarray:
+        return max_last(self.eps_per_renderer)
+
+    @cached_property
+    def R(self) -> np.ndarray:
+        return robustness(self.sigma)
+
+    @cached_property
+    def eta_test(self) -> np.ndarray:
+        return sum_last(self._family.test_weights * self.eta)
+
+    @cached_property
+    def eta_train(self) -> np.ndarray:
+        return sum_last(self._family.train_weights * self.eta[..., list(self._family.train)])
+
+
+#: The fields of :class:`PolicyTerms`, in order.
+POLICY_FIELDS = tuple(f.name for f in fields(PolicyTerms))
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,7 +278,7 @@ class LazyEvaluation:
         pi: np.ndarray,
         pi_tilde: np.ndarray,
         exact: bool,
-        policies: Callable[[str], PolicyTerms] | None = None,
+        policies: Callable[[str], Any] | None = None,
     ):
         """``policies("pi")`` / ``policies("pi_tilde")``, when given, supplies the policies' terms (else
         :func:`policy_terms` computes them from ``mdp``, ``family`` and ``pi`` / ``pi_tilde``)."""
@@ -307,9 +350,9 @@ class ExactRows:
             pi, pi_tilde = exact.pi, exact.pi_tilde
             self.rational = Fraction
         self._policy = {"pi": pi, "pi_tilde": pi_tilde}
-        n = instance.batch_shape[0]
-        self._done = {name: np.zeros(n, dtype=bool) for name in self._policy}
-        self._terms: dict[str, dict[str, np.ndarray]] = {}
+        #: per policy and field of PolicyTerms: which instances it is computed for, and its values there
+        self._done: dict[str, dict[str, np.ndarray]] = {name: {} for name in self._policy}
+        self._store: dict[str, dict[str, np.ndarray]] = {}
 
     def arrays(self, rows: np.ndarray) -> tuple[Any, Any]:
         """The MDP's and the rendering family's arrays of the instances ``rows``."""
@@ -324,22 +367,36 @@ class ExactRows:
         )
         return mdp, family
 
-    def policy(self, name: str, rows: np.ndarray) -> PolicyTerms:
-        """The terms of policy ``name`` (``"pi"`` or ``"pi_tilde"``) on the instances ``rows``, evaluating it only on
-        those not evaluated before."""
-        done = self._done[name]
+    def policy(self, name: str, rows: np.ndarray) -> Any:
+        """The terms of policy ``name`` (``"pi"`` or ``"pi_tilde"``) on the instances ``rows``: an object with the
+        attributes of :class:`PolicyTerms`, each computed when first read, and only for the instances it was not
+        computed for before."""
+        return _RowsPolicy(self, name, rows)
+
+    def field(self, name: str, field: str, rows: np.ndarray) -> np.ndarray:
+        """Field ``field`` of policy ``name``'s terms on the instances ``rows`` (see :meth:`policy`)."""
+        done = self._done[name].setdefault(field, np.zeros(self.instance.batch_shape[0], dtype=bool))
         todo = np.unique(rows[~done[rows]])
         if todo.size:
             mdp, family = self.arrays(todo)
-            new = policy_terms(mdp, family, self._policy[name][todo])
-            store = self._terms.setdefault(name, {})
-            for fl in fields(new):
-                value = np.asarray(getattr(new, fl.name))
-                if fl.name not in store:
-                    store[fl.name] = np.empty((len(done),) + value.shape[1:], dtype=value.dtype)
-                store[fl.name][todo] = value
-            done[todo] = True
-        return PolicyTerms(**{k: v[rows] for k, v in self._terms[name].items()})
+            parts = PolicyParts(mdp, family, self._policy[name][todo])
+            store = self._store.setdefault(name, {})
+            for known, mask in self._done[name].items():  # what is known for every one of them is not recomputed
+                if known in store and mask[todo].all():
+                    parts.__dict__[known] = store[known][todo]
+            getattr(parts, field)
+            if "_V_rho" in parts.__dict__:  # solved together: keep both
+                parts.V, parts.rho  # noqa: B018
+            for new in POLICY_FIELDS:  # keep every field computed on the way
+                mask = self._done[name].setdefault(new, np.zeros(len(done), dtype=bool))
+                if new not in parts.__dict__ or mask[todo].all():
+                    continue
+                value = np.asarray(parts.__dict__[new])
+                if new not in store:
+                    store[new] = np.empty((len(done),) + value.shape[1:], dtype=value.dtype)
+                store[new][todo] = value
+                mask[todo] = True
+        return self._store[name][field][rows]
 
     def evaluation(self, rows: np.ndarray) -> tuple[LazyEvaluation, Any, Any]:
         """A lazy exact evaluation of the instances ``rows`` (an index array), and their arrays."""
@@ -355,3 +412,17 @@ class ExactRows:
             policies=lambda name: self.policy(name, rows),
         )
         return ev, mdp, family
+
+
+class _RowsPolicy:
+    """Policy terms of some instances of an :class:`ExactRows` batch, each field read from it on first use."""
+
+    def __init__(self, rows_cache: ExactRows, name: str, rows: np.ndarray):
+        self._cache, self._name, self._rows = rows_cache, name, rows
+
+    def __getattr__(self, field: str) -> np.ndarray:
+        if field not in POLICY_FIELDS:
+            raise AttributeError(field)
+        value = self._cache.field(self._name, field, self._rows)
+        setattr(self, field, value)
+        return value
