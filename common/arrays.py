@@ -32,28 +32,27 @@ def _fold(op: np.ufunc, x: np.ndarray) -> np.ndarray:
     return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
 
 
-def sum_last(x: np.ndarray) -> np.ndarray:
-    """``x.sum(axis=-1)``, with the same result (bit for bit on floats)."""
+def _reduce_last(x: np.ndarray, op: np.ufunc, method: str) -> np.ndarray:
+    """``op`` folded over the last axis of a short axis, else numpy's ``x.method(axis=-1)``."""
     x = np.asarray(x)
     if not 0 < x.shape[-1] < _SHORT:
-        return x.sum(axis=-1)
-    return _fold(np.add, x)
+        return getattr(x, method)(axis=-1)
+    return _fold(op, x)
+
+
+def sum_last(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=-1)``, with the same result (bit for bit on floats)."""
+    return _reduce_last(x, np.add, "sum")
 
 
 def max_last(x: np.ndarray) -> np.ndarray:
     """``x.max(axis=-1)``, with the same result."""
-    x = np.asarray(x)
-    if not 0 < x.shape[-1] < _SHORT:
-        return x.max(axis=-1)
-    return _fold(np.maximum, x)
+    return _reduce_last(x, np.maximum, "max")
 
 
 def min_last(x: np.ndarray) -> np.ndarray:
     """``x.min(axis=-1)``, with the same result."""
-    x = np.asarray(x)
-    if not 0 < x.shape[-1] < _SHORT:
-        return x.min(axis=-1)
-    return _fold(np.minimum, x)
+    return _reduce_last(x, np.minimum, "min")
 
 
 def max_last2(x: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +286,19 @@ def _evaluation_and_terms(batch: Instance) -> tuple[Evaluation, StatementTerms]:
     return ev, statement_terms(ev, native=True)
 
 
+def _numpy_solver(fn: Callable[..., CheckReport]) -> Callable[..., CheckReport]:
+    """Run ``fn`` with the numpy float solver: for small systems (S <= 5) numpy's per-matrix LAPACK beats torch's
+    batched LU."""
+
+    @wraps(fn)
+    def with_numpy_solver(*args: Any, **kwargs: Any) -> CheckReport:
+        with engine.float_solver("numpy"):
+            return fn(*args, **kwargs)
+
+    return with_numpy_solver
+
+
+@_numpy_solver
 def run_checks(
     n: int = CheckConfig.n,
     *,
@@ -306,43 +319,11 @@ def run_checks(
     ``max_redecide`` caps, per ID and random batch, the clear float failures re-decided exactly
     (near ties are always re-decided); ``restarts`` is the number of optimiser shapes per ID
     (:data:`OPTIMISER_SHAPES`, one restart each); ``hypothesis_examples = 0`` skips hypothesis.
-    ``workers`` processes decide the random batches (``0``: one per CPU for runs of at least 32 batches); the
+    ``workers`` processes decide the random batches (``0``: on Linux one per CPU for runs of at least 32 batches); the
     batches are drawn in this process, so the report does not depend on it.
     """
     if workers < 0:
         raise ValueError(f"workers is {workers}, expected >= 0 (0: automatic)")
-    # Small systems (S <= 5): numpy's per-matrix LAPACK beats torch's batched LU here.
-    with engine.float_solver("numpy"):
-        return _run_checks(
-            n,
-            exact,
-            seed,
-            ids,
-            batch_size,
-            max_redecide,
-            restarts,
-            iterations,
-            population,
-            hypothesis_examples,
-            progress,
-            workers,
-        )
-
-
-def _run_checks(
-    n,
-    exact,
-    seed,
-    ids,
-    batch_size,
-    max_redecide,
-    restarts,
-    iterations,
-    population,
-    hypothesis_examples,
-    progress,
-    workers,
-) -> CheckReport:
     ids = ids or all_ids()
     for sid in ids:
         get_statement(sid)  # a clear error for an unknown ID
