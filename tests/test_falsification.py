@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -177,6 +178,38 @@ def test_worker_processes_start_from_a_script_read_on_standard_input():
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["64"]
+
+
+def _children(pid: int) -> list[str]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [c for t in tasks.iterdir() for c in (t / "children").read_text().split()] if tasks.exists() else []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_ctrl_c_stops_the_workers_and_says_nothing_was_written(tmp_path):
+    """Ctrl-C (SIGINT to the process group) while worker processes decide batches: one line, exit status 130, no
+    traceback from the workers, no process left, no output file."""
+    import signal
+    import time
+
+    out = tmp_path / "check.json"
+    cmd = [sys.executable, "-m", "repconv", "check", "--n", "100000", "--workers", "2", "--restarts", "0",
+           "--hypothesis", "0", "--no-progress", "--json", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 120
+    while len(_children(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the workers did not start"
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted before the checks finished; nothing was written" in err and "Traceback" not in err, err
+    assert not out.exists()
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
 
 
 def test_smoke_check_command(tmp_path):

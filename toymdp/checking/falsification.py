@@ -223,7 +223,11 @@ _MIN_BATCHES_FOR_WORKERS = 32
 
 
 def _worker_setup(use_flint_rationals: bool) -> None:
-    """A worker process decides as the parent does: numpy's solver, FLINT rationals when the parent uses them."""
+    """A worker process decides as the parent does: numpy's solver, FLINT rationals when the parent uses them.
+    It ignores Ctrl-C: the parent handles it and stops the workers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine.FLOAT_SOLVER = "numpy"
     use_flint(use_flint_rationals).__enter__()  # for the worker's whole life
 
@@ -261,9 +265,8 @@ def _decided_batches(
 
     # A forked worker runs only numpy and FLINT code (never torch): OpenBLAS re-creates its threads after a fork.
     context = multiprocessing.get_context("fork" if fork else "spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_setup, initargs=(flint_enabled(),)
-    ) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup, initargs=(flint_enabled(),))
+    try:
         pending: deque = deque()
         for _, batch in batches:
             pending.append((batch, pool.submit(decide, batch)))
@@ -273,6 +276,9 @@ def _decided_batches(
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+    finally:
+        # On Ctrl-C or an error: batches not started are dropped, the ones running finish (a fraction of a second).
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _evaluation_and_terms(batch: Instance) -> tuple[Evaluation, StatementTerms]:
