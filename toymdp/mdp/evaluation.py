@@ -41,7 +41,7 @@ __all__ = [
     "policy_terms",
     "evaluate",
     "flint_evaluation",
-    "lazy_flint_evaluation",
+    "exact_arrays",
 ]
 
 
@@ -81,25 +81,35 @@ class PolicyParts:
     their formulas are written. ``mdp`` and ``family`` need only the arrays' attributes (``P, r, rho0, gamma``;
     ``renderers, test_weights, train, train_weights``)."""
 
-    def __init__(self, mdp: Any, family: Any, pi: np.ndarray):
+    def __init__(self, mdp: Any, family: Any, pi: np.ndarray, known: dict[str, np.ndarray] | None = None):
+        """``known`` gives fields already computed for these instances (they are not computed again)."""
         self._mdp, self._family, self._pi = mdp, family, pi
         self._r, self._rho0, self._gamma = _per_renderer(mdp)
+        self.__dict__.update(known or {})  # where cached_property keeps what it computed
+
+    def computed(self) -> dict[str, np.ndarray]:
+        """The fields computed (or given) so far."""
+        return {name: self.__dict__[name] for name in POLICY_FIELDS if name in self.__dict__}
 
     @cached_property
     def sigma(self) -> np.ndarray:
         return engine.state_policy(self._family.renderers, self._pi)
 
-    @cached_property
-    def _V_rho(self) -> tuple[np.ndarray, np.ndarray]:
-        return engine.values_and_occupancy(self._mdp.P, self._r, self._gamma, self._rho0, self.sigma)
+    def _solve(self) -> None:
+        """``V`` and ``rho`` together: both systems of a policy share one matrix."""
+        self.__dict__["V"], self.__dict__["rho"] = engine.values_and_occupancy(
+            self._mdp.P, self._r, self._gamma, self._rho0, self.sigma
+        )
 
     @cached_property
     def V(self) -> np.ndarray:
-        return self._V_rho[0]
+        self._solve()
+        return self.__dict__["V"]
 
     @cached_property
     def rho(self) -> np.ndarray:
-        return self._V_rho[1]
+        self._solve()
+        return self.__dict__["rho"]
 
     @cached_property
     def Q(self) -> np.ndarray:
@@ -230,13 +240,24 @@ def flint_evaluation(instance: Instance) -> FlintForm:
     return FlintForm(*_evaluate_on_flint(instance))
 
 
-def lazy_flint_evaluation(instance: Instance) -> tuple[LazyEvaluation, SimpleNamespace, SimpleNamespace]:
-    """As :func:`flint_evaluation`, each part computed on first use (:class:`LazyEvaluation`), and the instance's
-    arrays on FLINT rationals."""
-    if FLINT is None:
-        raise ImportError("python-flint is not installed (pip install 'repconv[exact]')")
-    mdp, family, pi, pi_tilde = _flint_arrays(instance)
-    return LazyEvaluation(instance, mdp, family, pi, pi_tilde, exact=True), mdp, family
+def exact_arrays(instance: Instance) -> tuple[SimpleNamespace, SimpleNamespace, np.ndarray, np.ndarray, type]:
+    """The arrays of ``instance`` (float or exact) as exact rationals: ``mdp`` (``P, r, rho0, gamma``), ``family``
+    (``renderers, test_weights, train, train_weights, num_renderers``), ``pi``, ``pi_tilde`` and their number type.
+    FLINT rationals when python-flint is enabled (:func:`_flint_arrays`), else the fractions of
+    :meth:`~toymdp.mdp.model.Instance.to_exact`; the same values either way."""
+    if flint_enabled():
+        return (*_flint_arrays(instance), FLINT.fmpq)
+    exact = instance if instance.exact else instance.to_exact()
+    m, f = exact.mdp, exact.family
+    mdp = SimpleNamespace(P=m.P, r=m.r, rho0=m.rho0, gamma=np.asarray(m.gamma))
+    family = SimpleNamespace(
+        renderers=f.renderers,
+        test_weights=f.test_weights,
+        train=f.train,
+        train_weights=f.train_weights,
+        num_renderers=f.num_renderers,
+    )
+    return mdp, family, exact.pi, exact.pi_tilde, Fraction
 
 
 def _flint_arrays(instance: Instance) -> tuple[SimpleNamespace, SimpleNamespace, np.ndarray, np.ndarray]:
@@ -333,22 +354,7 @@ class ExactRows:
         if len(instance.batch_shape) != 1:
             raise ValueError(f"ExactRows needs a batch with one axis, this one has shape {instance.batch_shape}")
         self.instance = instance
-        if flint_enabled():
-            self.mdp, self.family, pi, pi_tilde = _flint_arrays(instance)
-            self.rational: type = FLINT.fmpq
-        else:
-            exact = instance if instance.exact else instance.to_exact()
-            m, f = exact.mdp, exact.family
-            self.mdp = SimpleNamespace(P=m.P, r=m.r, rho0=m.rho0, gamma=np.asarray(m.gamma))
-            self.family = SimpleNamespace(
-                renderers=f.renderers,
-                test_weights=f.test_weights,
-                train=f.train,
-                train_weights=f.train_weights,
-                num_renderers=f.num_renderers,
-            )
-            pi, pi_tilde = exact.pi, exact.pi_tilde
-            self.rational = Fraction
+        self.mdp, self.family, pi, pi_tilde, self.rational = exact_arrays(instance)
         self._policy = {"pi": pi, "pi_tilde": pi_tilde}
         #: per policy and field of PolicyTerms: which instances it is computed for, and its values there
         self._done: dict[str, dict[str, np.ndarray]] = {name: {} for name in self._policy}
@@ -379,19 +385,16 @@ class ExactRows:
         todo = np.unique(rows[~done[rows]])
         if todo.size:
             mdp, family = self.arrays(todo)
-            parts = PolicyParts(mdp, family, self._policy[name][todo])
             store = self._store.setdefault(name, {})
-            for known, mask in self._done[name].items():  # what is known for every one of them is not recomputed
-                if known in store and mask[todo].all():
-                    parts.__dict__[known] = store[known][todo]
+            # What is known for every one of these instances is not computed again.
+            known = {k: store[k][todo] for k, mask in self._done[name].items() if k in store and mask[todo].all()}
+            parts = PolicyParts(mdp, family, self._policy[name][todo], known)
             getattr(parts, field)
-            if "_V_rho" in parts.__dict__:  # solved together: keep both
-                parts.V, parts.rho  # noqa: B018
-            for new in POLICY_FIELDS:  # keep every field computed on the way
+            for new, value in parts.computed().items():  # keep every field computed on the way
                 mask = self._done[name].setdefault(new, np.zeros(len(done), dtype=bool))
-                if new not in parts.__dict__ or mask[todo].all():
+                if mask[todo].all():
                     continue
-                value = np.asarray(parts.__dict__[new])
+                value = np.asarray(value)
                 if new not in store:
                     store[new] = np.empty((len(done),) + value.shape[1:], dtype=value.dtype)
                 store[new][todo] = value

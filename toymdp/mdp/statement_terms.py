@@ -27,9 +27,9 @@ from theory.quantities import pairwise_tv, state_robustness, tv
 from theory.statements import C1v_F, Statement
 
 from . import engine
-from .evaluation import Evaluation, ExactRows, FlintForm, LazyEvaluation, lazy_flint_evaluation
+from .evaluation import Evaluation, ExactRows, FlintForm, LazyEvaluation, exact_arrays
 from .model import Instance
-from .numbers import FLINT, flint_enabled, from_flint, is_flint
+from .numbers import FLINT, from_flint, is_flint
 
 __all__ = [
     "NotApplicableError",
@@ -128,12 +128,9 @@ def exact_statement_terms(instance: Instance) -> StatementTerms:
     native=True)`` computed from each float's exact value with no :class:`fractions.Fraction` built; without it,
     fractions of ``instance.to_exact()``. Deciding only the rendering-gap statements (G1, G1v, ...) evaluates only
     the base policy."""
-    if flint_enabled():
-        ev, mdp, family = lazy_flint_evaluation(instance)
-        return _statement_terms(ev, mdp, family, FLINT.fmpq, exact=True)
-    exact = instance if instance.exact else instance.to_exact()
-    lazy = LazyEvaluation(exact, exact.mdp, exact.family, exact.pi, exact.pi_tilde, exact=True)
-    return _statement_terms(lazy, exact.mdp, exact.family)
+    mdp, family, pi, pi_tilde, rational = exact_arrays(instance)
+    ev = LazyEvaluation(instance, mdp, family, pi, pi_tilde, exact=True)
+    return _statement_terms(ev, mdp, family, rational, exact=True)
 
 
 def exact_rows_statement_terms(exact_rows: ExactRows, rows: Iterable[int]) -> StatementTerms:
