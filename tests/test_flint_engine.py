@@ -212,3 +212,47 @@ def test_exact_rows_give_the_terms_of_each_subset_converted_alone(flint_on):
                 have = from_flint(np.asarray(terms.values[name][0]))
                 assert have.tolist() == np.asarray(value).tolist(), (kind, rows, name)
                 assert terms.values[name][1] == tags
+
+
+def test_exact_values_become_the_nearest_floats():
+    """exact_to_float on fractions and on FLINT rationals against Python's correctly rounded int / int, for
+    numerators and denominators of up to 1,000 bits (as exact re-decisions of float instances produce)."""
+    import flint
+
+    from toymdp.mdp.numbers import exact_to_float
+
+    rng = np.random.default_rng(11)
+    pairs = []
+    for bits in (8, 60, 200, 1000):
+        for _ in range(200):
+            p = int.from_bytes(rng.bytes(bits // 8 + 1), "little") >> 3
+            q = (int.from_bytes(rng.bytes(bits // 8 + 1), "little") >> 3) | 1
+            pairs.append((-p if rng.random() < 0.5 else p, q))
+    expected = np.array([p / q for p, q in pairs] + [np.nan, 3.0])
+    fractions = np.array([Fraction(p, q) for p, q in pairs] + [None, 3], dtype=object)
+    fmpqs = np.array([flint.fmpq(p, q) for p, q in pairs] + [None, flint.fmpq(3)], dtype=object)
+    for values in (fractions, fmpqs):
+        got = exact_to_float(values)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)  # equal bit for bit (NaN where None)
+    np.testing.assert_array_equal(exact_to_float(fmpqs.reshape(-1)[:4].reshape(2, 2)), expected[:4].reshape(2, 2))
+
+
+@pytest.mark.parametrize("flint", [False, True])
+def test_check_results_as_floats_are_the_fractions_rounded(flint):
+    """check_all(floats=True) on the exact engine: the same decisions, and each number float() of the fraction
+    check_all gives otherwise (Fraction.__float__, the standard library's rounding)."""
+    batch = random_batch(np.random.default_rng(5), "generic", 8, exact=True)
+    with use_flint(flint):
+        fractions = check_all(evaluate(batch))
+        floats = check_all(evaluate(batch), floats=True)
+    assert fractions.keys() == floats.keys()
+    for sid, a in fractions.items():
+        b = floats[sid]
+        np.testing.assert_array_equal(a.holds, b.holds)
+        np.testing.assert_array_equal(a.vacuous, b.vacuous)
+        for name in ("lhs", "rhs", "slack", "tightness"):
+            want = np.array([np.nan if v is None else float(v) for v in np.asarray(getattr(a, name)).reshape(-1)])
+            got = np.asarray(getattr(b, name))
+            assert got.dtype == np.float64, (sid, name)
+            np.testing.assert_array_equal(got.reshape(-1), want, err_msg=f"{sid} {name}")

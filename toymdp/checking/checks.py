@@ -35,7 +35,7 @@ from theory.registry import get_statement
 from theory.statements import STATEMENTS, Statement, tightness_ratio
 
 from ..mdp.evaluation import Evaluation, ExactRows
-from ..mdp.numbers import format_number, from_flint
+from ..mdp.numbers import exact_to_float, format_number, from_flint
 from ..mdp.statement_terms import (
     NotApplicableError,
     StatementTerms,
@@ -151,7 +151,8 @@ def _gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Evaluate and reduce one statement: arrays ``lhs, rhs, slack, scale, tightness, vacuous`` and ``pair``."""
+    """Evaluate and reduce one statement: arrays ``lhs, rhs, slack, scale, tightness, vacuous`` and ``pair``; exact
+    numbers in the terms' own type (FLINT rationals stay so, :class:`_Pending` converts them)."""
     exact = terms.exact
     values = terms.for_statement(stmt)
     out = stmt.evaluate(values, exact=exact, rational=terms.rational)
@@ -211,8 +212,6 @@ def _raw_result(stmt: Statement, terms: StatementTerms) -> tuple[dict[str, np.nd
         vacuous = vacuous.any(axis=-1)
         pair = np.stack(np.broadcast_arrays(np.arange(K), idx), axis=-1)
     arrays["tightness"] = tight
-    if terms.rational is not Fraction:
-        arrays = {k: from_flint(v) for k, v in arrays.items()}
     arrays["vacuous"] = np.array(vacuous, dtype=bool)
     return arrays, pair
 
@@ -241,7 +240,9 @@ def _broadcast(v: Any, shape: tuple[int, ...], exact: bool) -> np.ndarray:
 class _Pending:
     """A float result being assembled: provisional arrays, then exact re-decisions patched in."""
 
-    def __init__(self, stmt: Statement, terms: StatementTerms):
+    def __init__(self, stmt: Statement, terms: StatementTerms, *, floats: bool = False):
+        """``floats``: an exact result's numbers become floats (each exact value rounded to nearest) once decided,
+        else fractions."""
         self.stmt = stmt
         arrays, self.pair = _raw_result(stmt, terms)
         self.exact_engine = terms.exact
@@ -252,6 +253,12 @@ class _Pending:
             self.holds = np.array(slack >= 0, dtype=bool)
             self.decided_exactly = np.ones(slack.shape, dtype=bool)
             self.near = self.fails = np.zeros(slack.shape, dtype=bool)
+            # Decided on the exact numbers, then converted once: to floats (each exact value rounded to nearest, an
+            # undefined ratio, None, to NaN) or to fractions.
+            if floats:
+                self.arrays = {k: exact_to_float(v) if k != "vacuous" else v for k, v in arrays.items()}
+            elif terms.rational is not Fraction:
+                self.arrays = {k: from_flint(v) for k, v in arrays.items()}
             return
         tol = ROUND_OFF * (1 + self.scale)
         self.holds = np.array(slack >= -tol if stmt.relation == "==" else slack >= 0, dtype=bool)
@@ -285,12 +292,8 @@ class _Pending:
         return s.min(axis=-1) if trailing else s
 
     def patch(self, idx: tuple[int, ...], exact: CheckResult) -> None:
-        for name in ("lhs", "rhs", "slack"):
-            self.arrays[name][idx] = np.asarray(getattr(exact, name), dtype=float)
-        t = np.asarray(exact.tightness, dtype=object)
-        self.arrays["tightness"][idx] = np.asarray(
-            [np.nan if v is None else float(v) for v in t.reshape(-1).tolist()]
-        ).reshape(t.shape)
+        for name in ("lhs", "rhs", "slack", "tightness"):
+            self.arrays[name][idx] = exact_to_float(getattr(exact, name))
         self.arrays["vacuous"][idx] = exact.vacuous
         self.holds[idx] = exact.holds
         self.decided_exactly[idx] = True
@@ -325,7 +328,7 @@ def _redecide(evaluation: Evaluation, pending: dict[str, _Pending], todo: dict[t
     if not batch:  # a single instance: one exact evaluation for every statement
         terms = exact_statement_terms(evaluation.instance)
         for sid in {sid for sids in todo.values() for sid in sids}:
-            pending[sid].patch((), _Pending(pending[sid].stmt, terms).result())
+            pending[sid].patch((), _Pending(pending[sid].stmt, terms, floats=True).result())
         return
     rows = sorted(todo)
     # One sub-batch converted at once: the same fractions as converting each instance (rows are independent).
@@ -339,7 +342,7 @@ def _redecide(evaluation: Evaluation, pending: dict[str, _Pending], todo: dict[t
     for mine, sids in groups.items():
         terms = exact_rows_statement_terms(shared, [position[idx] for idx in mine])
         for sid in sids:
-            decided = _Pending(pending[sid].stmt, terms).result()
+            decided = _Pending(pending[sid].stmt, terms, floats=True).result()
             for n, idx in enumerate(mine):
                 pending[sid].patch(idx, _index(decided, n))
 
@@ -351,6 +354,7 @@ def check_all(
     redecide_exactly: bool = True,
     max_violations: int | None = None,
     terms: StatementTerms | None = None,
+    floats: bool = False,
 ) -> dict[str, CheckResult]:
     """Decide several statements (default: THEORY's eight and G1's parts) on one evaluation.
 
@@ -358,13 +362,15 @@ def check_all(
     left out. With the float engine, near ties and failures are re-decided exactly (one exact
     evaluation per instance, shared by all statements); ``max_violations`` caps, per statement, the
     number of clear failures (beyond round-off) re-decided, worst first; the others stay float-decided
-    (``exact`` False) and are counted as float violations by the caller.
+    (``exact`` False) and are counted as float violations by the caller. With the exact engine, ``floats=True``
+    gives the numbers (``lhs, rhs, slack, tightness``) as floats, each exact value rounded to nearest, instead of
+    fractions; the decisions are made on the exact numbers either way.
     """
     terms = terms or statement_terms(evaluation, native=True)
     pending: dict[str, _Pending] = {}
     for sid in list(ids) if ids is not None else default_ids():
         try:
-            pending[sid] = _Pending(get_statement(sid), terms)
+            pending[sid] = _Pending(get_statement(sid), terms, floats=floats)
         except NotApplicableError:
             continue
     if redecide_exactly and not terms.exact:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial, wraps
 from pathlib import Path
 from typing import Any
@@ -210,18 +210,12 @@ def _decide_batch(
     batch: Instance, ids: list[str], max_redecide: int, questions: tuple[str, ...]
 ) -> tuple[dict[str, CheckResult], TightestBounds | None]:
     """Every ID decided on one random batch, and which proved statement is tightest on it, reduced to what the
-    tallies read: the numbers as floats and no bound values. Exact fractions cost about as much to pickle back
-    from a worker process as a fifth of deciding an exact batch; converted here they give the floats
-    :meth:`Tally.record` would compute from them (conversion to float keeps the order, so minima agree)."""
+    tallies read: the numbers as floats (each exact value rounded to nearest, the floats :meth:`Tally.record` would
+    compute from fractions; rounding keeps the order, so minima agree) and no bound values. Exact fractions cost
+    about as much to pickle back from a worker process as a fifth of deciding an exact batch, and building them as
+    much again."""
     ev, terms = _evaluation_and_terms(batch)
-    results = check_all(ev, ids, max_violations=max_redecide, terms=terms)
-    as_float = lambda x: np.asarray(x, dtype=float)  # noqa: E731  (None, an undefined ratio, becomes NaN)
-    results = {
-        sid: replace(
-            r, lhs=as_float(r.lhs), rhs=as_float(r.rhs), slack=as_float(r.slack), tightness=as_float(r.tightness)
-        )
-        for sid, r in results.items()
-    }
+    results = check_all(ev, ids, max_violations=max_redecide, terms=terms, floats=True)
     if not questions:
         return results, None
     bounds = tightest_bounds(terms, questions)

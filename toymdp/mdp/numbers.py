@@ -36,6 +36,7 @@ __all__ = [
     "float_to_flint",
     "float_to_flint_stochastic",
     "from_flint",
+    "exact_to_float",
     "is_flint",
 ]
 
@@ -130,6 +131,26 @@ def to_float(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.astype(np.float64)
     return float(x)
+
+
+def _nearest_float(v: Any) -> float:
+    if v is None:
+        return float("nan")
+    if _flint is not None and type(v) is _flint.fmpq:
+        return int(v.p) / int(v.q)  # Python's integer division rounds to nearest, as Fraction.__float__ does
+    return float(v)
+
+
+_EXACT_TO_FLOAT = np.frompyfunc(_nearest_float, 1, 1)
+
+
+def exact_to_float(x: Any) -> np.ndarray:
+    """An array of exact rationals (fractions, FLINT rationals, ints; ``None`` for an undefined value) as float64,
+    each value rounded to the nearest float (``None`` becomes NaN); a float array is returned as it is."""
+    x = np.asarray(x)
+    if x.dtype != object:
+        return np.asarray(x, dtype=np.float64)
+    return np.asarray(_EXACT_TO_FLOAT(x), dtype=np.float64)
 
 
 def as_array(values: Any, *, exact: bool | None = None, where: str = "array") -> np.ndarray:
