@@ -88,3 +88,29 @@ def test_stack_rejects_different_training_subsets():
         Instance.stack([a, b])
     batch = Instance.stack([a, a])
     assert batch.batch_shape == (2,) and batch[1].family.train == (0,)
+
+
+def test_exact_row_sums_and_signs_are_decided_as_fraction_arithmetic_decides_them():
+    """The integer check of exact rows (over each row's least common denominator) against sums and comparisons
+    of fractions, on random rows of small and of 200-bit denominators, a fifth of them made to sum to 1."""
+    from fractions import Fraction
+
+    from toymdp.mdp.model import _check_nonnegative, _exact_rows_sum_to_one
+
+    rng = np.random.default_rng(4)
+    for big in (False, True):
+        rows = []
+        for _ in range(300):
+            n = int(rng.integers(1, 6))
+            den = [int(rng.integers(1, 12)) * (3**120 if big and rng.random() < 0.5 else 1) for _ in range(n)]
+            row = [Fraction(int(rng.integers(-3, 12)), d) for d in den]
+            if rng.random() < 0.2:
+                row[-1] = 1 - sum(row[:-1], Fraction(0))
+            rows.append(row + [Fraction(0)] * (5 - n))
+        arr = np.array(rows, dtype=object)
+        expected = [sum(row, Fraction(0)) == 1 for row in rows]
+        assert _exact_rows_sum_to_one(arr).tolist() == expected
+        assert any(expected) and not all(expected)
+        first_negative = next(((i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if v < 0), None)
+        with pytest.raises(InvalidInstanceError, match=rf"x\[{first_negative[0]}, {first_negative[1]}\] is "):
+            _check_nonnegative("x", arr, "probability")

@@ -76,8 +76,14 @@ def _check_finite(name: str, arr: np.ndarray) -> None:
         raise InvalidInstanceError(f"{name}{_fmt_index(idx)} is {arr[idx]}, expected a finite number")
 
 
+#: Numerators and denominators of an object array of fractions (Python ints; the denominators are positive).
+_NUMERATORS = np.frompyfunc(lambda v: v.numerator, 1, 1)
+_DENOMINATORS = np.frompyfunc(lambda v: v.denominator, 1, 1)
+
+
 def _check_nonnegative(name: str, arr: np.ndarray, what: str) -> None:
-    neg = arr < 0
+    # A fraction's sign is its numerator's (its denominator is positive): integer comparisons, not Fraction's.
+    neg = np.asarray(_NUMERATORS(arr) < 0 if arr.dtype == object else arr < 0, dtype=bool)
     if np.any(neg):
         idx = tuple(np.argwhere(neg)[0])
         raise InvalidInstanceError(f"{name}{_fmt_index(idx)} is {_fmt_value(arr[idx])}, expected >= 0 ({what})")
@@ -85,13 +91,24 @@ def _check_nonnegative(name: str, arr: np.ndarray, what: str) -> None:
 
 def _check_sums_to_one(name: str, arr: np.ndarray, what: str) -> None:
     """Every slice along the last axis must sum to 1 (exactly, or within FLOAT_ATOL)."""
-    sums = np.asarray(arr.sum(axis=-1), dtype=arr.dtype)
-    bad = (sums != 1) if arr.dtype == object else (np.abs(sums - 1.0) > FLOAT_ATOL)
-    bad = np.asarray(bad, dtype=bool)
+    if arr.dtype == object:
+        bad = ~_exact_rows_sum_to_one(arr)
+    else:
+        bad = np.abs(arr.sum(axis=-1) - 1.0) > FLOAT_ATOL
     if np.any(bad):
         idx = tuple(np.argwhere(bad)[0]) if bad.ndim else ()
         where = f"{name}{_fmt_index(idx)}" if idx else name
-        raise InvalidInstanceError(f"{where} sums to {_fmt_value(sums[idx])}, expected 1 ({what})")
+        total = sum(arr[idx].tolist(), Fraction(0)) if arr.dtype == object else arr[idx].sum()
+        raise InvalidInstanceError(f"{where} sums to {_fmt_value(total)}, expected 1 ({what})")
+
+
+def _exact_rows_sum_to_one(arr: np.ndarray) -> np.ndarray:
+    """Per row (last axis) of fractions: whether it sums to exactly 1, in integers over each row's least common
+    denominator (no fraction is built; adding fractions reduces every partial sum)."""
+    num, den = _NUMERATORS(arr), _DENOMINATORS(arr)
+    common = np.lcm.reduce(den, axis=-1, keepdims=True) if arr.shape[-1] else np.ones(arr.shape[:-1] + (1,), int)
+    total = (num * (common // den)).sum(axis=-1) if arr.shape[-1] else np.zeros(arr.shape[:-1], int)
+    return np.asarray(total == common[..., 0], dtype=bool)
 
 
 def _check_distribution(name: str, arr: np.ndarray, what: str) -> None:
