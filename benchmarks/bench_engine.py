@@ -70,7 +70,7 @@ def bellman_systems(batch) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     out = []
     for pi in (batch.pi, batch.pi_tilde):
         sigma = engine.state_policy(fam.renderers, pi)
-        M = engine._bellman_matrix(engine.transition_matrix(mdp.P, sigma), gamma)
+        M = engine._bellman_matrix(mdp.P, sigma, gamma)
         out.append((M, engine.expected_reward(r, sigma), np.broadcast_to(rho0, M.shape[:-1]).copy()))
     return out
 

@@ -256,23 +256,36 @@ def _identity(n: int, like: np.ndarray) -> np.ndarray:
     return np.eye(n)
 
 
-def _bellman_matrix(P_sigma: np.ndarray, gamma) -> np.ndarray:
-    """``I - gamma P_sigma``: the matrix of both linear systems of a policy."""
-    if P_sigma.dtype == object:
-        return _identity(P_sigma.shape[-1], P_sigma) - _gamma(gamma, 2) * P_sigma
-    # Floats: one pass into a C-ordered array (what the batched solvers read), then 1 added on the diagonal
-    # through a strided view: the same numbers as I - gamma P_sigma (up to the sign of zeros off the diagonal).
+def _bellman_matrix(P: np.ndarray, sigma: np.ndarray, gamma) -> np.ndarray:
+    """``I - gamma P_sigma`` (``P_sigma`` as :func:`transition_matrix`): the matrix of both linear systems of a
+    policy, ``(..., E.., S, S)``."""
+    nb = P.ndim - 3
+    lead, mid, (S, A) = sigma.shape[:nb], sigma.shape[nb:-2], sigma.shape[-2:]
     g = _gamma(gamma, 2)
-    n = P_sigma.shape[-1]
-    M = np.empty(np.broadcast_shapes(P_sigma.shape, np.shape(g)))
-    np.multiply(P_sigma, -g, out=M)
-    M.reshape(-1, n * n)[:, :: n + 1] += 1
+    shape = lead + mid + (S, S)
+    if sigma.dtype == object or P.dtype == object or np.broadcast_shapes(shape, np.shape(g)) != shape:
+        P_sigma = transition_matrix(P, sigma)
+        if P_sigma.dtype == object:
+            return _identity(S, P_sigma) - g * P_sigma
+        M = np.empty(np.broadcast_shapes(P_sigma.shape, np.shape(g)))
+        np.multiply(P_sigma, -g, out=M)
+    else:
+        # Floats: P_sigma's products written straight into a C-ordered array (what the batched solvers read)
+        # through a view in transition_matrix's layout, then scaled in place: the numbers of transition_matrix
+        # and I - gamma P_sigma, with one pass over the array fewer than building P_sigma first.
+        M = np.empty(shape)
+        by_state = np.moveaxis(sigma, -2, nb).reshape(lead + (S, -1, A))  # (..., S, E, A)
+        np.matmul(by_state, P, out=np.moveaxis(M.reshape(lead + (-1, S, S)), -2, nb))
+        np.multiply(M, -g, out=M)
+    # 1 added on the diagonal through a strided view: the same numbers as I - gamma P_sigma (up to the sign of
+    # zeros off the diagonal).
+    M.reshape(-1, S * S)[:, :: S + 1] += 1
     return M
 
 
 def values(P: np.ndarray, r: np.ndarray, gamma, sigma: np.ndarray) -> np.ndarray:
     """``V_sigma``: the solution of ``(I - gamma P_sigma) V = r_sigma``, shape ``(..., S)``."""
-    return solve(_bellman_matrix(transition_matrix(P, sigma), gamma), expected_reward(r, sigma))
+    return solve(_bellman_matrix(P, sigma, gamma), expected_reward(r, sigma))
 
 
 def q_values(P: np.ndarray, r: np.ndarray, gamma, V: np.ndarray) -> np.ndarray:
@@ -302,14 +315,14 @@ def expected_return(rho0: np.ndarray, V: np.ndarray) -> np.ndarray:
 
 def occupancy(P: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Unnormalised discounted visitation ``rho_sigma``: ``(I - gamma P_sigma^T) rho = rho0``."""
-    return solve(np.swapaxes(_bellman_matrix(transition_matrix(P, sigma), gamma), -1, -2), rho0)
+    return solve(np.swapaxes(_bellman_matrix(P, sigma, gamma), -1, -2), rho0)
 
 
 def values_and_occupancy(
     P: np.ndarray, r: np.ndarray, gamma, rho0: np.ndarray, sigma: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(V_sigma, rho_sigma)`` as :func:`values` and :func:`occupancy`, building ``I - gamma P_sigma`` once."""
-    return solve_pair(_bellman_matrix(transition_matrix(P, sigma), gamma), expected_reward(r, sigma), rho0)
+    return solve_pair(_bellman_matrix(P, sigma, gamma), expected_reward(r, sigma), rho0)
 
 
 def expected_advantage(A: np.ndarray, sigma_tilde: np.ndarray) -> np.ndarray:
