@@ -151,18 +151,21 @@ def test_run_checks_finds_no_counterexample_to_the_statements(tmp_path):
 
 
 def test_worker_processes_decide_the_random_batches_as_this_process_does():
-    """Batches drawn here and decided in two spawned processes give the same tallies, counterexample
-    examples and tightest-bound counts as deciding them in this process (exact kinds included)."""
+    """Batches drawn here and decided in two worker processes give the same tallies, counterexample
+    examples and tightest-bound counts as deciding them in this process (exact kinds included); the report
+    records the processes used (automatic: this process alone for fewer than 32 batches)."""
     kw = dict(seed=5, batch_size=16, restarts=0, hypothesis_examples=0, progress=False)
     here = run_checks(200, workers=1, **kw)
     apart = run_checks(200, workers=2, **kw)
     assert here.config["workers"] == 1 and apart.config["workers"] == 2
+    assert here.config["worker_processes"] == 1 and apart.config["worker_processes"] == 2
     assert here.tightest.to_json() == apart.tightest.to_json()
     for sid, tally in here.tallies.items():
         other = apart.tallies[sid]
         assert tally.to_json() == other.to_json(), sid
         assert tally.random_min_slack == other.random_min_slack, sid
         assert (tally.example is None) == (other.example is None), sid
+    assert run_checks(64, workers=0, **kw).config["worker_processes"] == 1  # 4 batches
     with pytest.raises(ValueError, match="workers"):
         run_checks(10, workers=-1, **kw)
 

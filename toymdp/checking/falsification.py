@@ -248,21 +248,31 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _decided_batches(
-    batches: Iterable[tuple[str, Instance]], n_batches: int, workers: int, decide: Callable[[Instance], Any]
-) -> Iterator[tuple[Instance, Any]]:
-    """``(batch, decide(batch))`` for every batch, in the order drawn, decided in this process or in ``workers``
-    processes (``0``: automatic). The batches are drawn here, on one generator, so the results are the same."""
+def _fork() -> bool:
+    """Whether worker processes are forked: on Linux. Forked, nothing of the caller's script is imported again,
+    so run_checks works from any script, notebook or standard input. Where fork is not the platform's way (macOS,
+    Windows) workers are spawned, which re-imports the calling script (it needs the usual
+    ``if __name__ == "__main__":`` guard), so there only an explicit ``workers`` starts them."""
     import multiprocessing
 
-    # Linux forks the workers: nothing of the caller's script is imported again, so run_checks works from any
-    # script, notebook or standard input. Where fork is not the platform's way (macOS, Windows) workers are
-    # spawned, which re-imports the calling script (it needs the usual ``if __name__ == "__main__":`` guard),
-    # so there only an explicit ``workers`` starts them.
-    fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _resolve_workers(workers: int, n_batches: int) -> int:
+    """The number of processes deciding ``n_batches`` random batches for ``workers`` (``0``: automatic; 1: this
+    process alone)."""
     if workers == 0:
-        workers = _available_cpus() if fork and n_batches >= _MIN_BATCHES_FOR_WORKERS else 1
-    workers = min(workers, n_batches)
+        workers = _available_cpus() if _fork() and n_batches >= _MIN_BATCHES_FOR_WORKERS else 1
+    return max(1, min(workers, n_batches))
+
+
+def _decided_batches(
+    batches: Iterable[tuple[str, Instance]], workers: int, decide: Callable[[Instance], Any]
+) -> Iterator[tuple[Instance, Any]]:
+    """``(batch, decide(batch))`` for every batch, in the order drawn, decided in this process (``workers`` 1) or in
+    ``workers`` processes. The batches are drawn here, on one generator, so the results are the same."""
+    import multiprocessing
+
     if workers <= 1:
         for _, batch in batches:
             yield batch, decide(batch)
@@ -271,7 +281,7 @@ def _decided_batches(
     from concurrent.futures import ProcessPoolExecutor
 
     # A forked worker runs only numpy and FLINT code (never torch): OpenBLAS re-creates its threads after a fork.
-    context = multiprocessing.get_context("fork" if fork else "spawn")
+    context = multiprocessing.get_context("fork" if _fork() else "spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup, initargs=(flint_enabled(),))
     try:
         pending: deque = deque()
@@ -349,11 +359,11 @@ def run_checks(
     questions = tuple(q for q, (qids, _) in QUESTIONS.items() if set(qids) <= set(ids))
     tightest = TightestTally.empty(questions) if questions else None
     start = time.perf_counter()
-    plan = random_batch_plan(n, batch_size=batch_size)
+    processes = _resolve_workers(workers, len(random_batch_plan(n, batch_size=batch_size)))
     batches = random_batches(rng, n, exact=exact, batch_size=batch_size)
     decide = partial(_decide_batch, ids=ids, max_redecide=max_redecide, questions=questions)
     with _progress(total=n, desc="random instances", unit="inst", disable=not progress) as bar:
-        for batch, (results, bounds) in _decided_batches(batches, len(plan), workers, decide):
+        for batch, (results, bounds) in _decided_batches(batches, processes, decide):
             if tightest is not None:
                 tightest.record(bounds)
             for sid, res in results.items():
@@ -396,6 +406,7 @@ def run_checks(
         ),
         hypothesis_examples=hypothesis_examples,
         workers=workers,
+        worker_processes=processes,
     )
     seconds["hypothesis"] = time.perf_counter() - start
     return CheckReport(tallies, config, notes, seconds, tightest)

@@ -192,7 +192,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     several times faster than numpy's element-by-element products of Python objects; the same rationals."""
     (n, m), (m2, p) = a.shape[-2:], b.shape[-2:]
     # Below about 64 multiplications per product, building the two FLINT matrices costs more than it saves.
-    if n * m * p < _FLINT_MATMUL_MIN or not (a.dtype == object and b.dtype == object and is_flint(a) and is_flint(b)):
+    if n * m * p < _FLINT_MATMUL_MIN or not (is_flint(a) and is_flint(b)):
         return a @ b
     if m != m2:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
