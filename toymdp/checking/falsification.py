@@ -231,9 +231,15 @@ _MIN_BATCHES_FOR_WORKERS = 32
 
 def _worker_setup(use_flint_rationals: bool) -> None:
     """A worker process decides as the parent does: numpy's solver, FLINT rationals when the parent uses them.
-    It ignores Ctrl-C: the parent handles it and stops the workers."""
+    It ignores Ctrl-C: the parent handles it and stops the workers. Its cyclic garbage collector leaves alone what
+    it inherited (``gc.freeze``: the parent's modules, never garbage here) and runs its youngest generation every
+    100,000 allocations instead of 700: exact arithmetic allocates millions of short-lived numbers and builds
+    almost no reference cycles (about 4% of a worker's time at the defaults)."""
+    import gc
     import signal
 
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine.FLOAT_SOLVER = "numpy"
     use_flint(use_flint_rationals).__enter__()  # for the worker's whole life
