@@ -114,3 +114,23 @@ def test_exact_row_sums_and_signs_are_decided_as_fraction_arithmetic_decides_the
         first_negative = next(((i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if v < 0), None)
         with pytest.raises(InvalidInstanceError, match=rf"x\[{first_negative[0]}, {first_negative[1]}\] is "):
             _check_nonnegative("x", arr, "probability")
+
+
+def test_integer_ratios_are_the_fractions_of_the_standard_library():
+    from fractions import Fraction
+
+    from toymdp.mdp.numbers import integer_ratios
+
+    rng = np.random.default_rng(8)
+    n = rng.integers(-50, 51, size=(40, 7))
+    d = rng.integers(1, 31, size=(40, 1))
+    got = integer_ratios(n, d)
+    assert got.shape == (40, 7) and got.dtype == object
+    want = [[Fraction(int(a), int(b)) for a, b in zip(row, np.broadcast_to(drow, row.shape))] for row, drow in zip(n, d)]
+    assert got.tolist() == want
+    # the same canonical form (lowest terms, positive denominator), not only equal values
+    assert [(v.numerator, v.denominator) for v in got.reshape(-1)] == [(v.numerator, v.denominator) for r in want for v in r]
+    assert all(type(v) is Fraction for v in got.reshape(-1))
+    assert integer_ratios(3, 6).tolist() == Fraction(1, 2)
+    with pytest.raises(ValueError, match="positive"):
+        integer_ratios([1, 2], [3, 0])

@@ -37,6 +37,7 @@ __all__ = [
     "float_to_flint_stochastic",
     "from_flint",
     "exact_to_float",
+    "integer_ratios",
     "is_flint",
 ]
 
@@ -262,6 +263,20 @@ def _coprime_fraction(numerator: int, denominator: int) -> Fraction:
     f = object.__new__(Fraction)
     f._numerator, f._denominator = numerator, denominator  # type: ignore[attr-defined]
     return f
+
+
+_COPRIME = np.frompyfunc(lambda n, d: _coprime_fraction(int(n), int(d)), 2, 1)
+
+
+def integer_ratios(numerators: Any, denominators: Any) -> np.ndarray:
+    """``Fraction(n, d)`` of two integer arrays (int64, broadcast; ``d > 0``), element by element, as an object
+    array: reduced with numpy's gcd over the whole arrays, so no fraction computes its own."""
+    n, d = np.broadcast_arrays(np.asarray(numerators, dtype=np.int64), np.asarray(denominators, dtype=np.int64))
+    if np.any(d <= 0):
+        raise ValueError("integer_ratios: denominators must be positive")
+    g = np.gcd(n, d)  # >= 1 since d > 0
+    out = _COPRIME(n // g, d // g)
+    return out if isinstance(out, np.ndarray) else np.asarray(out, dtype=object)
 
 
 def _fraction_of_fmpq(v: Any) -> Any:

@@ -8,11 +8,10 @@ sum, giving rational instances for the exact engine.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 
 from .model import MDP, Instance, RenderingFamily
+from .numbers import integer_ratios
 
 __all__ = ["random_instances"]
 
@@ -36,10 +35,6 @@ def _integer_rows(rng: np.random.Generator, shape: tuple[int, ...], n: int, max_
     empty = w.sum(axis=-1) == 0
     w[empty, rng.integers(0, n, size=int(empty.sum()))] = 1
     return w
-
-
-#: ``Fraction(a, b)`` of two integer arrays, element by element (broadcast).
-_RATIO = np.frompyfunc(lambda a, b: Fraction(int(a), int(b)), 2, 1)
 
 
 def random_instances(
@@ -73,12 +68,11 @@ def random_instances(
 
         def frac(w: np.ndarray) -> np.ndarray:
             """Each row of integer weights divided by its total, as fractions (one ufunc pass, no index loop)."""
-            out = _RATIO(w, w.sum(axis=-1, keepdims=True))
-            return out if isinstance(out, np.ndarray) else np.asarray(out, dtype=object)
+            return integer_ratios(w, w.sum(axis=-1, keepdims=True))
 
         P = frac(_integer_rows(rng, (B, S, A), S, max_weight))
         r_int = rng.integers(-2 * max_weight, 2 * max_weight + 1, size=(B, S, A))
-        r = np.vectorize(lambda v: Fraction(int(v), 2), otypes=[object])(r_int)
+        r = integer_ratios(r_int, 2)
         rho0 = frac(_integer_rows(rng, (B,), S, max_weight))
         F_w = _integer_rows(rng, (B, K, S), O, max_weight)
         F_w = np.where(det[..., None, None], one_hot_rows(rng, (B, K, S), O).astype(int), F_w)
@@ -86,7 +80,7 @@ def random_instances(
         p = frac(_integer_rows(rng, (B,), K, max_weight))
         q = frac(_integer_rows(rng, (B,), T, max_weight))
         pi, pi_t = (frac(_integer_rows(rng, (B, O), A, max_weight)) for _ in range(2))
-        gam = np.array([Fraction(round(float(x) * 100), 100) for x in g], dtype=object)
+        gam = integer_ratios(np.round(g * 100).astype(np.int64), 100)
         mdp = MDP(P, r, rho0, gam, exact=True)
         fam = RenderingFamily(F, p, list(range(T)), q, exact=True)
         return Instance(mdp, fam, pi, pi_t)
