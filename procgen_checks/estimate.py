@@ -426,6 +426,9 @@ def rank_correlation(records: list[dict], split: str, gamma: float, rng: np.rand
         return out
     x = np.array([c[4] for c in cells])
     y = np.array([c[5] for c in cells])
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # a rank correlation with a constant is undefined
+        out["undefined"] = f"{'Rv_hat' if np.ptp(x) == 0 else 'the rendering gap'} is the same in every cell"
+        return out
     out["value"] = float(spearmanr(x, y).statistic)
     runs = sorted({c[0] for c in cells})
     games = sorted({c[1] for c in cells})

@@ -163,7 +163,8 @@ def _rendering_gap_tables(result: dict) -> list[str]:
         lines += ["## Rank correlation of Rv_hat with the rendering gap", "",
                   "| split | gamma | cells | Spearman [95% CI] | interval resamples |", "|---|---|---|---|---|"]
         for split, c in rc.items():
-            lines.append(f"| {split} | {c['gamma']} | {c['cells']} | {_interval(c['value'], c['ci'])} | {c['units']} |")
+            value = f"undefined: {c['undefined']}" if c.get("undefined") else _interval(c["value"], c["ci"])
+            lines.append(f"| {split} | {c['gamma']} | {c['cells']} | {value} | {c['units']} |")
         lines.append("")
     if any(rec.get("paper_robustness") for rec in result["checkpoints"]):
         lines += ["## The paper's robustness metric (our reading)", "",

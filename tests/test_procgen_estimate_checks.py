@@ -81,6 +81,11 @@ def test_policy_ignoring_its_input_has_zero_robustness_term(tmp_path):
     for split in rec["splits"].values():
         for name, e in split["renderers"].items():
             assert e["tv"]["n"] > 0 and e["tv"]["max"] == 0.0 and e["kl"]["max"] == 0.0, name
+    # Rv_hat is 0 in every cell: its rank correlation with the gap is undefined, and said so (no value, no warning)
+    assert any(corr["cells"] >= 3 for corr in res["rank_correlation"].values())
+    for corr in res["rank_correlation"].values():
+        if corr["cells"] >= 3:
+            assert corr["value"] is None and corr["undefined"] == "Rv_hat is the same in every cell"
 
 
 def test_lockstep_pair_with_different_seeds_is_detected():

@@ -271,6 +271,8 @@ def rv_vs_rendering_gap(result: dict, stem: Path) -> list[Path]:
                             label=f"{styles[rec['label']]['name']} / {name}")
         rc = (result.get("rank_correlation") or {}).get(split) or {}
         txt = "n/a" if rc.get("value") is None else f"{rc['value']:.2f} [{rc['ci'][0]:.2f}, {rc['ci'][1]:.2f}]"
+        if rc.get("undefined"):
+            txt = f"undefined ({rc['undefined']})"
         ax.set_title(f"{split} levels, gamma = {gamma}: Spearman {txt}", fontsize=9)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_xlabel("Rv_hat (visitation-weighted TV)")
