@@ -25,7 +25,8 @@ from common.fields import documented
 
 from .envs import DISTRIBUTION_MODES, check_game
 
-__all__ = ["ALGOS", "TrainConfig", "PRESETS", "make_config", "RuntimeOptions", "EstimateConfig", "DEFAULT_GAMMAS"]
+__all__ = ["ALGOS", "TrainConfig", "PRESETS", "make_config", "RuntimeOptions", "EvaluateConfig", "EstimateConfig",
+           "DEFAULT_GAMMAS"]
 
 ALGOS = ("ppo", "mdpo")
 
@@ -164,6 +165,18 @@ class RuntimeOptions:
         None, "stop at an iteration boundary, checkpoint written, before SECONDS have passed since the command started")
     checkpoint_every: int = documented(10, "iterations between checkpoints")
     progress: bool = documented(True, "progress bar on stderr")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Defaults of ``repconv procgen evaluate`` and :func:`procgen_checks.evaluation.evaluate_policy` (one place)."""
+
+    episodes: int = documented(100, "episodes per split")
+    seed: int = documented(0, "seeds level draws, action sampling and the bootstrap")
+    num_resamples: int = documented(10_000, "bootstrap resamples")
+    confidence: float = documented(0.95, "confidence level of the intervals")
+    batch_envs: int = documented(256, "environments run at once")
+    max_steps: int = documented(10_000, "error out if an episode is longer")
 
 
 #: Discounts of the bounds-against-gamma curves of an estimation run.

@@ -19,6 +19,7 @@ import torch
 
 from common.stats import difference_interval, mean_interval
 
+from .config import EvaluateConfig
 from .envs import EpisodeRecord, LevelRange, ProcgenVecEnv, RenderOptions, level_split, normalized_score
 from .network import ActorCritic
 
@@ -115,15 +116,15 @@ def evaluate_policy(
     model: ActorCritic,
     info: dict[str, Any],
     *,
-    episodes: int = 100,
-    seed: int = 0,
+    episodes: int = EvaluateConfig.episodes,
+    seed: int = EvaluateConfig.seed,
     device: torch.device | str = "cpu",
     greedy: bool = False,
     train_levels: tuple[int, int] | None = None,
-    num_resamples: int = 10_000,
-    confidence: float = 0.95,
-    batch_envs: int = 256,
-    max_steps: int = 10_000,
+    num_resamples: int = EvaluateConfig.num_resamples,
+    confidence: float = EvaluateConfig.confidence,
+    batch_envs: int = EvaluateConfig.batch_envs,
+    max_steps: int = EvaluateConfig.max_steps,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a policy (from :func:`procgen_checks.checkpoints.load_policy`) on both splits.

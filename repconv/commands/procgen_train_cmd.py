@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import textwrap
 import time
@@ -10,6 +11,7 @@ import time
 from repconv.cli import CommandError
 from repconv.options import add_dataclass_arguments, dataclass_values, format_default
 from repconv.outputs import OVERWRITE_HELP, check_output_dir, check_output_file
+from common.fields import field_doc
 from common.files import atomic_write_json, run_metadata
 
 _DEVICE_HELP = "auto (CUDA when torch sees one), cpu, or cuda[:k]"
@@ -147,15 +149,20 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("checkpoint", metavar="CKPT", help="policy checkpoint (policy_agent1.pt of a run, or an imported one)")
-    p.add_argument("--episodes", type=int, default=100, metavar="N", help="episodes per split")
-    p.add_argument("--seed", type=int, default=0, help="seeds level draws, action sampling and the bootstrap")
+    from procgen_checks.config import EvaluateConfig
+
+    default = EvaluateConfig()
+    docs = {f.name: field_doc(f) for f in dataclasses.fields(EvaluateConfig)}
+    doc = docs.__getitem__
+    p.add_argument("--episodes", type=int, default=default.episodes, metavar="N", help=doc("episodes"))
+    p.add_argument("--seed", type=int, default=default.seed, help=doc("seed"))
     p.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
     p.add_argument("--train-levels", type=int, nargs=2, metavar=("START", "NUM"),
                    help="training level range, for checkpoints that do not record it")
-    p.add_argument("--bootstrap", type=int, default=10_000, metavar="B", help="bootstrap resamples")
-    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
-    p.add_argument("--batch-envs", type=int, default=256, help="environments run at once")
-    p.add_argument("--max-steps", type=int, default=10_000, help="error out if an episode is longer")
+    p.add_argument("--bootstrap", type=int, default=default.num_resamples, metavar="B", help=doc("num_resamples"))
+    p.add_argument("--confidence", type=float, default=default.confidence, help=doc("confidence"))
+    p.add_argument("--batch-envs", type=int, default=default.batch_envs, help=doc("batch_envs"))
+    p.add_argument("--max-steps", type=int, default=default.max_steps, help=doc("max_steps"))
     p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument("--torch-threads", type=int, help="torch CPU threads")
     p.add_argument("--out", metavar="FILE", help="result JSON (default: CKPT with .eval.json)")
