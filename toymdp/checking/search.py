@@ -508,55 +508,54 @@ def optimise_runs(
 
 
 def run_tightest_search(config: SearchConfig, *, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Maximise the tightness ratio of each statement over small instances with :func:`optimise`.
+    """Maximise the tightness ratio of each statement over small instances with single-restart :func:`optimise`
+    runs (``config.restarts`` per statement, discount and size), run in lockstep by :func:`optimise_runs`: the
+    results of running them one after another on one generator.
 
     Each optimiser run's best instance is re-decided in exact arithmetic (the instance converted with
     :meth:`~toymdp.mdp.model.Instance.to_exact`), and the reported ratio is the exact one: a float ratio
     whose denominator is near round-off cannot inflate the result. For a per-renderer statement (T1)
-    the ratio of an instance is its largest over renderers.
+    the ratio of an instance is its largest over renderers. A statement that does not apply to a shape (it needs
+    a held-out renderer) has no row for it.
     """
     from ..mdp.instance_io import instance_to_dict
 
     rng = np.random.default_rng(config.seed)
-    out: dict[str, Any] = {"config": asdict(config), "results": {}}
-    for sid in config.statements:
-        rows = []
-        for gamma in config.gammas:
-            for S in config.num_states:
-                best: dict[str, Any] | None = None
-                for _ in range(config.restarts):
-                    found = optimise(
-                        sid,
-                        objective="tightness",
-                        num_states=S,
-                        num_actions=config.num_actions,
-                        num_renderers=config.num_renderers,
-                        num_observations=config.num_observations,
-                        restarts=1,
-                        rng=rng,
-                        gamma=gamma,
-                    )
-                    if progress is not None:
-                        progress(1)
-                    exact_instance = found.instance.to_exact()
-                    check = check_statement(sid, evaluate(exact_instance))
-                    ratios = [float(t) for t in np.atleast_1d(check.tightness).tolist() if t is not None]
-                    if not ratios:
-                        continue
-                    k = int(np.argmax(ratios))
-                    candidate = {
-                        "num_states": S,
-                        "gamma_setting": "optimised" if gamma is None else float(gamma),
-                        "gamma": float(exact_instance.mdp.gamma),
-                        "tightness": ratios[k],
-                        "lhs": float(np.atleast_1d(check.lhs)[k]),
-                        "rhs": float(np.atleast_1d(check.rhs)[k]),
-                        "holds": bool(np.all(check.holds)),
-                        "instance": instance_to_dict(found.instance),
-                    }
-                    if best is None or candidate["tightness"] > best["tightness"]:
-                        best = candidate
-                if best is not None:
-                    rows.append(best)
-        out["results"][sid] = rows
+    cells = [(sid, gamma, S) for sid in config.statements for gamma in config.gammas for S in config.num_states]
+    runs = [
+        (
+            sid,
+            "tightness",
+            OptimiserShape(S, config.num_actions, config.num_renderers, config.num_observations, None, gamma),
+        )
+        for sid, gamma, S in cells
+        for _ in range(config.restarts)
+    ]
+    found_runs = optimise_runs(runs, rng, progress=progress)
+    out: dict[str, Any] = {"config": asdict(config), "results": {sid: [] for sid in config.statements}}
+    for c, (sid, gamma, S) in enumerate(cells):
+        best: dict[str, Any] | None = None
+        for found in found_runs[c * config.restarts : (c + 1) * config.restarts]:
+            if found is None:  # the statement does not apply to this shape
+                continue
+            exact_instance = found.instance.to_exact()
+            check = check_statement(sid, evaluate(exact_instance))
+            ratios = [float(t) for t in np.atleast_1d(check.tightness).tolist() if t is not None]
+            if not ratios:
+                continue
+            k = int(np.argmax(ratios))
+            candidate = {
+                "num_states": S,
+                "gamma_setting": "optimised" if gamma is None else float(gamma),
+                "gamma": float(exact_instance.mdp.gamma),
+                "tightness": ratios[k],
+                "lhs": float(np.atleast_1d(check.lhs)[k]),
+                "rhs": float(np.atleast_1d(check.rhs)[k]),
+                "holds": bool(np.all(check.holds)),
+                "instance": instance_to_dict(found.instance),
+            }
+            if best is None or candidate["tightness"] > best["tightness"]:
+                best = candidate
+        if best is not None:
+            out["results"][sid].append(best)
     return out
