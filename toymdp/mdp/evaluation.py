@@ -240,6 +240,27 @@ def flint_evaluation(instance: Instance) -> FlintForm:
     return FlintForm(*_evaluate_on_flint(instance))
 
 
+def _namespaces(
+    m: Any,
+    f: Any,
+    plain: Callable[[np.ndarray], np.ndarray],
+    stochastic: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[SimpleNamespace, SimpleNamespace]:
+    """The MDP's arrays (``P, r, rho0, gamma``) and the rendering family's (``renderers, test_weights, train,
+    train_weights, num_renderers``) as attributes, each array passed through ``plain`` or, for the stochastic ones,
+    ``stochastic`` (default ``plain``): what the policies' formulas read."""
+    stochastic = stochastic or plain
+    mdp = SimpleNamespace(P=stochastic(m.P), r=plain(m.r), rho0=stochastic(m.rho0), gamma=plain(np.asarray(m.gamma)))
+    family = SimpleNamespace(
+        renderers=stochastic(f.renderers),
+        test_weights=stochastic(f.test_weights),
+        train=f.train,
+        train_weights=stochastic(f.train_weights),
+        num_renderers=f.num_renderers,
+    )
+    return mdp, family
+
+
 def exact_arrays(instance: Instance) -> tuple[SimpleNamespace, SimpleNamespace, np.ndarray, np.ndarray, type]:
     """The arrays of ``instance`` (float or exact) as exact rationals: ``mdp`` (``P, r, rho0, gamma``), ``family``
     (``renderers, test_weights, train, train_weights, num_renderers``), ``pi``, ``pi_tilde`` and their number type.
@@ -248,15 +269,7 @@ def exact_arrays(instance: Instance) -> tuple[SimpleNamespace, SimpleNamespace, 
     if flint_enabled():
         return (*_flint_arrays(instance), FLINT.fmpq)
     exact = instance if instance.exact else instance.to_exact()
-    m, f = exact.mdp, exact.family
-    mdp = SimpleNamespace(P=m.P, r=m.r, rho0=m.rho0, gamma=np.asarray(m.gamma))
-    family = SimpleNamespace(
-        renderers=f.renderers,
-        test_weights=f.test_weights,
-        train=f.train,
-        train_weights=f.train_weights,
-        num_renderers=f.num_renderers,
-    )
+    mdp, family = _namespaces(exact.mdp, exact.family, lambda x: x)
     return mdp, family, exact.pi, exact.pi_tilde, Fraction
 
 
@@ -269,14 +282,7 @@ def _flint_arrays(instance: Instance) -> tuple[SimpleNamespace, SimpleNamespace,
         plain = stochastic = to_flint
     else:
         plain, stochastic = float_to_flint, float_to_flint_stochastic
-    mdp = SimpleNamespace(P=stochastic(m.P), r=plain(m.r), rho0=stochastic(m.rho0), gamma=plain(np.asarray(m.gamma)))
-    family = SimpleNamespace(
-        renderers=stochastic(f.renderers),
-        test_weights=stochastic(f.test_weights),
-        train=f.train,
-        train_weights=stochastic(f.train_weights),
-        num_renderers=f.num_renderers,
-    )
+    mdp, family = _namespaces(m, f, plain, stochastic)
     return mdp, family, stochastic(instance.pi), stochastic(instance.pi_tilde)
 
 
@@ -362,16 +368,7 @@ class ExactRows:
 
     def arrays(self, rows: np.ndarray) -> tuple[Any, Any]:
         """The MDP's and the rendering family's arrays of the instances ``rows``."""
-        m, f = self.mdp, self.family
-        mdp = SimpleNamespace(P=m.P[rows], r=m.r[rows], rho0=m.rho0[rows], gamma=np.asarray(m.gamma)[rows])
-        family = SimpleNamespace(
-            renderers=f.renderers[rows],
-            test_weights=f.test_weights[rows],
-            train=f.train,
-            train_weights=f.train_weights[rows],
-            num_renderers=f.num_renderers,
-        )
-        return mdp, family
+        return _namespaces(self.mdp, self.family, lambda x: x[rows])
 
     def policy(self, name: str, rows: np.ndarray) -> Any:
         """The terms of policy ``name`` (``"pi"`` or ``"pi_tilde"``) on the instances ``rows``: an object with the
