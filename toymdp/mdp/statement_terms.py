@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -165,30 +166,32 @@ def _statement_terms(
     g_jk, g_f = one_minus_gamma[..., None, None], one_minus_gamma[..., None]
     rho0_k, gamma_k = mdp.rho0[..., None, :], gamma[..., None]
     # Intermediate results, each computed once, on first use.
-    m = _Memo()
+    once = cache  # functools.cache of a function of no arguments: it runs on the first call only
     base = lambda: ev.pi  # noqa: E731
     new = lambda: ev.pi_tilde  # noqa: E731
     # T1c (CPO): the base policy's advantage of the new actions, per state.
-    a_bar = m(lambda: engine.expected_advantage(base().A, new().sigma))  # (..., K, S)
-    tv_states = m(lambda: tv(base().sigma, new().sigma))  # (..., K, S)
-    tv_visits = m(lambda: sum_last(base().rho * tv_states()))
-    alpha_vis = m(lambda: one_minus_gamma[..., None] * tv_visits())
+    a_bar = once(lambda: engine.expected_advantage(base().A, new().sigma))  # (..., K, S)
+    tv_states = once(lambda: tv(base().sigma, new().sigma))  # (..., K, S)
+    tv_visits = once(lambda: sum_last(base().rho * tv_states()))
+    alpha_vis = once(lambda: one_minus_gamma[..., None] * tv_visits())
     # Reachability: rho > 0, decided from zero patterns (engine.visitation_support).
-    visited_base = m(lambda: engine.visitation_support(mdp.P, gamma_k, rho0_k, base().sigma).any(axis=-2))  # (..., S)
-    visited_new = m(lambda: engine.visitation_support(mdp.P, gamma_k, rho0_k, new().sigma).any(axis=-2))
-    visited_any = m(lambda: visited_base() | visited_new())
-    R_state_base = m(lambda: state_robustness(base().sigma))  # (..., S)
-    R_state_new = m(lambda: state_robustness(new().sigma))
-    tv_train = m(lambda: tv_states()[..., train, :])  # (..., T, S)
+    visited_base = once(
+        lambda: engine.visitation_support(mdp.P, gamma_k, rho0_k, base().sigma).any(axis=-2)
+    )  # (..., S)
+    visited_new = once(lambda: engine.visitation_support(mdp.P, gamma_k, rho0_k, new().sigma).any(axis=-2))
+    visited_any = once(lambda: visited_base() | visited_new())
+    R_state_base = once(lambda: state_robustness(base().sigma))  # (..., S)
+    R_state_new = once(lambda: state_robustness(new().sigma))
+    tv_train = once(lambda: tv_states()[..., train, :])  # (..., T, S)
     # Visitation-weighted forms: the test-weighted mixture of the base policy's visitations.
-    rho_mix = m(lambda: (p[..., :, None] * base().rho).sum(axis=-2))  # (..., S)
+    rho_mix = once(lambda: (p[..., :, None] * base().rho).sum(axis=-2))  # (..., S)
     # Visitation-weighted statements (G1v, G1vr, C1v). pair_tv[..., j, k, s] = TV(pi_{f_j}[s], pi_{f_k}[s]).
-    pair_tv_base = m(lambda: pairwise_tv(base().sigma))  # (..., K, K, S)
-    pair_tv_new = m(lambda: pairwise_tv(new().sigma))
-    rho_target = m(lambda: base().rho[..., :, None, :])  # pi acting under the target renderer j
-    q_span = m(lambda: engine.q_span(base().Q))  # span_a Q_{pi_{f_k}}[s, .] on the base renderer k
-    L = m(lambda: ev.L)
-    alpha = m(lambda: ev.alpha)
+    pair_tv_base = once(lambda: pairwise_tv(base().sigma))  # (..., K, K, S)
+    pair_tv_new = once(lambda: pairwise_tv(new().sigma))
+    rho_target = once(lambda: base().rho[..., :, None, :])  # pi acting under the target renderer j
+    q_span = once(lambda: engine.q_span(base().Q))  # span_a Q_{pi_{f_k}}[s, .] on the base renderer k
+    L = once(lambda: ev.L)
+    alpha = once(lambda: ev.alpha)
 
     builders: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {
         "gamma": (lambda: gamma, ()),
@@ -264,20 +267,6 @@ def _statement_terms(
     else:
         missing["D_test"] = "every renderer is a training renderer (no held-out renderer to measure D_test on)"
     return StatementTerms(values, missing, exact, inst.batch_shape, fam.num_renderers, rational)
-
-
-class _Memo:
-    """Wraps a function of no arguments so that it runs once, on the first call, and returns that result after."""
-
-    def __call__(self, fn: Callable[[], Any]) -> Callable[[], Any]:
-        cache: list[Any] = []
-
-        def once() -> Any:
-            if not cache:
-                cache.append(fn())
-            return cache[0]
-
-        return once
 
 
 class _LazyValues(Mapping):
