@@ -24,7 +24,11 @@ def all_statements() -> dict[str, Statement]:
 
 def get_statement(statement_id: str) -> Statement:
     """The statement, part or variant with this ID; a clear error lists the known IDs."""
-    known = all_statements()
-    if statement_id not in known:
-        raise KeyError(f"unknown statement ID {statement_id!r}; known: {', '.join(known)}")
-    return known[statement_id]
+    # The lookup all_statements() gives, without building its dictionary (this runs for every decided result).
+    if statement_id in VARIANTS:
+        return VARIANTS[statement_id]
+    if statement_id in STATEMENTS:
+        return STATEMENTS[statement_id]
+    if statement_id in PARTS and any(statement_id in s.parts for s in STATEMENTS.values()):
+        return PARTS[statement_id]
+    raise KeyError(f"unknown statement ID {statement_id!r}; known: {', '.join(all_statements())}")

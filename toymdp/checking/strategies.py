@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,20 @@ def _stochastic_row(draw, n: int, max_weight: int, deterministic: bool) -> list[
     if deterministic:
         hot = draw(st.integers(0, n - 1))
         return [Fraction(int(i == hot)) for i in range(n)]
-    weights = draw(st.lists(st.integers(0, max_weight), min_size=n, max_size=n).filter(lambda w: sum(w) > 0))
+    weights = draw(_weight_lists(n, max_weight))
     total = sum(weights)
     return [Fraction(w, total) for w in weights]
+
+
+# The strategies of a row and of its weights are built once per shape and kept: hypothesis validates a strategy
+# object on its first draw, which cost more than the draws themselves when a new one was built for every row. The
+# draws, and so the examples of a seed, are the same.
+@cache
+def _weight_lists(n: int, max_weight: int) -> st.SearchStrategy:
+    return st.lists(st.integers(0, max_weight), min_size=n, max_size=n).filter(lambda w: sum(w) > 0)
+
+
+_row = cache(_stochastic_row)
 
 
 @st.composite
@@ -69,7 +81,7 @@ def stochastic_matrices(
     draw, rows: int, cols: int, *, exact: bool = False, deterministic: bool = False, max_weight: int = 4
 ) -> np.ndarray:
     """A ``rows x cols`` row-stochastic matrix; ``deterministic=True`` gives a 0/1 matrix."""
-    return _to_array([draw(_stochastic_row(cols, max_weight, deterministic)) for _ in range(rows)], exact)
+    return _to_array([draw(_row(cols, max_weight, deterministic)) for _ in range(rows)], exact)
 
 
 @st.composite
