@@ -6,6 +6,9 @@
 * The rollout storage of one agent at the paper's 64 envs x 256 steps: uint8 frames (ours) against
   the same rollout with float32 frames (the paper's buffer), by bytes held and by the growth of the
   process's peak resident memory when it is allocated (or CUDA memory with --device cuda).
+* On the CPU, one update on one minibatch of the paper's size (2048 samples per agent, random frames),
+  passed through the networks whole and in the trainer's CPU chunks: seconds and the growth of the peak
+  resident memory.
 
 Usage: python benchmarks/bench_procgen_train.py [--game coinrun] [--device cpu] [--torch-threads N] [--json OUT]
 """
@@ -84,6 +87,35 @@ def child_storage(kind: str, device: str) -> dict:
     return out
 
 
+def child_update_memory(algo: str, chunk: int, threads: int | None) -> dict:
+    """One update on one minibatch of the paper's size (2048 samples per agent) with random frames: the growth of
+    the peak resident memory and the seconds it took, the minibatch passed whole (``chunk`` 0) or in chunks."""
+    import torch
+
+    from procgen_checks.config import make_config
+    from procgen_checks.ppo import Trainer
+    from procgen_checks.training import choose_torch_threads
+
+    torch.set_num_threads(choose_torch_threads(torch.device("cpu"), threads))
+    config = make_config("paper", game="coinrun", algo=algo, num_envs=64, num_steps=32, num_minibatches=1,
+                         update_epochs=1)
+    trainer = Trainer(config, device="cpu", update_chunk=chunk)
+    gen = torch.Generator().manual_seed(0)
+    for agent in trainer.agents:
+        st = agent.storage
+        st.obs.copy_(torch.randint(0, 256, st.obs.shape, dtype=torch.uint8, generator=gen))
+        st.actions.copy_(torch.randint(0, 15, st.actions.shape, generator=gen))
+        for t in (st.log_probs, st.values, st.advantages, st.returns):
+            t.copy_(torch.randn(t.shape, generator=gen))
+    before = _peak_rss_mb()
+    start = time.perf_counter()
+    trainer._update()
+    seconds = time.perf_counter() - start
+    trainer.close()
+    return {"algo": algo, "chunk": chunk, "samples_per_agent": config.minibatch_size, "seconds": seconds,
+            "peak_rss_growth_mb": _peak_rss_mb() - before}
+
+
 def _run_child(args: list[str]) -> dict:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT,
@@ -100,12 +132,18 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--torch-threads", type=int)
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--skip-update-memory", action="store_true",
+                    help="skip the memory of one update at the paper's minibatch size (whole and in chunks; minutes, "
+                         "about 13 GB for MDPO's whole minibatch)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:
         if args.child.startswith("storage-"):
             result = child_storage(args.child.split("-", 1)[1], args.device)
+        elif args.child.startswith("update-"):
+            _, algo, chunk = args.child.split("-")
+            result = child_update_memory(algo, int(chunk), args.torch_threads)
         else:
             result = child_train(args.child, args.game, args.device, args.iterations, args.torch_threads)
         print(json.dumps(result))
@@ -131,6 +169,16 @@ def main() -> None:
           f"(peak RSS +{f['peak_rss_growth_mb']:,.0f} MB); ratio {u['bytes'] / f['bytes']:.4f} (goal <= 1/4 of float32)")
     if "cuda_peak_mb" in u:
         print(f"  CUDA peak allocated: uint8 {u['cuda_peak_mb']:,.1f} MiB, float32 {f['cuda_peak_mb']:,.1f} MiB")
+    if args.device == "cpu" and not args.skip_update_memory:
+        from procgen_checks.ppo import CPU_UPDATE_CHUNK
+
+        for algo in ("ppo", "mdpo"):
+            rows = [_run_child(["--child", f"update-{algo}-{chunk}", *threads]) for chunk in (0, CPU_UPDATE_CHUNK)]
+            results[f"update_memory_{algo}"] = rows
+            whole, chunked = rows
+            print(f"{algo:4s} update of one minibatch of {whole['samples_per_agent']} samples per agent (the paper's): "
+                  f"whole {whole['seconds']:.1f} s, peak RSS +{whole['peak_rss_growth_mb']:,.0f} MB; in chunks of "
+                  f"{CPU_UPDATE_CHUNK} {chunked['seconds']:.1f} s, +{chunked['peak_rss_growth_mb']:,.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

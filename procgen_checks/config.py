@@ -161,10 +161,18 @@ class RuntimeOptions:
     torch_threads: int | None = documented(
         None, "torch CPU threads (default: all cores but one on CPU, at most 4 with CUDA)")
     env_threads: int | None = documented(None, "Procgen stepping threads per agent (default: Procgen's 4)")
+    update_chunk: int | None = documented(
+        None, "samples of each agent's minibatch per forward and backward pass of the update, their gradients summed "
+        "(0: the whole minibatch; default: 32 on CPU, where it is faster and smaller, the whole minibatch on CUDA, "
+        "and a resumed run's own); the same loss and gradients up to float round-off")
     time_limit: float | None = documented(
         None, "stop at an iteration boundary, checkpoint written, before SECONDS have passed since the command started")
     checkpoint_every: int = documented(10, "iterations between checkpoints")
     progress: bool = documented(True, "progress bar on stderr")
+
+    def __post_init__(self) -> None:
+        if self.update_chunk is not None and self.update_chunk < 0:
+            raise ValueError(f"update_chunk is {self.update_chunk}, expected >= 0 (0: the whole minibatch)")
 
 
 @dataclass(frozen=True)

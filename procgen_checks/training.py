@@ -180,7 +180,8 @@ def _resume(run_dir: Path, runtime: RuntimeOptions, device, total_steps: int | N
         raise ValueError(f"{state_path}: not a {TRAIN_STATE_FORMAT} file written by `repconv procgen train`")
     saved = TrainConfig.from_dict(state["config"])
     config = TrainConfig.from_dict({**saved.to_dict(), **({"total_steps": total_steps} if total_steps is not None else {})})
-    trainer = Trainer.from_state(state, device=device, env_threads=runtime.env_threads, config=config)
+    trainer = Trainer.from_state(state, device=device, env_threads=runtime.env_threads, config=config,
+                                 update_chunk=runtime.update_chunk)
     elapsed_before = float(state.get("elapsed_s", 0.0))
     meta = read_json(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else {}
     meta.setdefault("resumed", []).append(run_metadata(config=config.to_dict(), seed=config.seed,
@@ -203,7 +204,7 @@ def _start(config: TrainConfig | None, run_dir: Path, runtime: RuntimeOptions, d
         raise FileExistsError(f"{run_dir} already holds a run ({STATE_FILE}); continue it with --resume {run_dir} or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     start = _initial_policy(init_from) if init_from is not None else None
-    trainer = Trainer(config, device=device, env_threads=runtime.env_threads)
+    trainer = Trainer(config, device=device, env_threads=runtime.env_threads, update_chunk=runtime.update_chunk)
     extra = {}
     if start is not None:
         state, extra["init_from"] = start

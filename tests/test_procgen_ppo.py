@@ -137,7 +137,8 @@ def test_mdpo_kl_term_direction_and_gradient_reaches_both_agents():
     def total_grads(alpha: float):
         c = TrainConfig.from_dict({**trainer.config.to_dict(), "alpha": alpha})
         trainer.optimizer.zero_grad(set_to_none=True)
-        loss, stats = trainer._mdpo_loss(c, batches, mb)
+        advantages = [normalize_advantages(b["advantages"][mb], c.adv_norm_eps) for b in batches]
+        loss, stats = trainer._mdpo_loss(c, batches, mb, advantages)
         loss.backward()
         return _grads(trainer), stats
 
@@ -188,6 +189,85 @@ def test_mdpo_clips_each_agent_gradient_separately(monkeypatch):
     assert len(seen) == c.update_epochs * c.num_minibatches * 2
     assert seen[0] == ids[0] and seen[1] == ids[1]
     trainer.close()
+
+
+def _one_update(trainer: Trainer, chunk: int, algo_agents: int) -> tuple[list[dict], list[dict[str, torch.Tensor]]]:
+    """The statistics and gradients of one update (one epoch, one minibatch) of a copy of ``trainer``'s models, in
+    chunks of ``chunk`` samples; the optimiser's step is skipped so that the gradients can be read."""
+    trainer.update_chunk = chunk
+    saved = [{k: v.clone() for k, v in a.model.state_dict().items()} for a in trainer.agents]
+    shuffle = trainer.shuffle_rng.bit_generator.state
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: None  # type: ignore[method-assign]
+    try:
+        stats = trainer._update()
+    finally:
+        trainer.optimizer.step = step  # type: ignore[method-assign]
+        trainer.shuffle_rng.bit_generator.state = shuffle
+    grads = _grads(trainer)
+    for agent, state in zip(trainer.agents, saved):
+        for k, v in agent.model.state_dict().items():
+            assert torch.equal(v, state[k])
+    assert len(stats) == algo_agents
+    return stats, grads
+
+
+@pytest.mark.parametrize("algo", ["ppo", "mdpo"])
+def test_update_in_chunks_gives_the_whole_minibatch_loss_and_gradients(algo):
+    """Every loss term is a mean over the minibatch: summing the chunks' gradients (each chunk's mean weighted by
+    its share of the samples, advantages normalised over the whole minibatch) gives the same loss, statistics and
+    gradients as one pass over the whole minibatch, up to float round-off; chunk sizes that do not divide it too."""
+    config = make_config("smoke", game="coinrun", algo=algo, seed=3, num_steps=8, num_minibatches=1, update_epochs=1)
+    trainer = Trainer(config, update_chunk=0)
+    for agent in trainer.agents:
+        trainer._collect(agent)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # spread the near-uniform fresh actors so that every term matters
+        for agent in trainer.agents:
+            agent.model.actor.weight.copy_(torch.randn(agent.model.actor.weight.shape, generator=gen))
+    agents = len(trainer.agents)
+    whole_stats, whole_grads = _one_update(trainer, 0, agents)
+    assert config.minibatch_size == 32
+    for chunk in (8, 5, 32, 100):
+        stats, grads = _one_update(trainer, chunk, agents)
+        for k in range(agents):
+            assert stats[k].keys() == whole_stats[k].keys()
+            for key, value in whole_stats[k].items():
+                assert stats[k][key] == pytest.approx(value, rel=1e-5, abs=1e-7), (chunk, key)
+            assert grads[k].keys() == whole_grads[k].keys()
+            for name, g in whole_grads[k].items():
+                assert g.abs().max() > 0
+                torch.testing.assert_close(grads[k][name], g, rtol=1e-4, atol=1e-7, msg=f"chunk {chunk}, {name}")
+    # A chunk at least as large as the minibatch is the whole-minibatch computation itself, bit for bit.
+    for k in range(agents):
+        for name, g in whole_grads[k].items():
+            assert torch.equal(_one_update(trainer, 100, agents)[1][k][name], g)
+    trainer.close()
+
+
+def test_update_chunk_default_and_resume():
+    from procgen_checks.ppo import CPU_UPDATE_CHUNK, default_update_chunk
+
+    assert default_update_chunk("cpu") == CPU_UPDATE_CHUNK and default_update_chunk("cuda") == 0
+    config = make_config("smoke", game="coinrun", algo="ppo", seed=3)
+    trainer = Trainer(config)
+    assert trainer.update_chunk == CPU_UPDATE_CHUNK
+    with pytest.raises(ValueError, match="update_chunk is -1"):
+        Trainer(config, update_chunk=-1)
+    trainer.update_chunk = 7
+    state = trainer.state_dict()
+    trainer.close()
+    assert state["update_chunk"] == 7
+    resumed = Trainer.from_state(state)  # continues in the run's own chunks
+    assert resumed.update_chunk == 7
+    resumed.close()
+    older = {k: v for k, v in state.items() if k != "update_chunk"}  # written before chunks: whole minibatches
+    resumed = Trainer.from_state(older)
+    assert resumed.update_chunk == 0
+    resumed.close()
+    resumed = Trainer.from_state(state, update_chunk=4)
+    assert resumed.update_chunk == 4
+    resumed.close()
 
 
 def test_config_rejects_bad_values():

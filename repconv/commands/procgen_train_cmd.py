@@ -104,8 +104,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     overrides = config_overrides(args)
     total_steps = overrides.pop("total_steps", None)
-    runtime = RuntimeOptions(**dataclass_values(args, RuntimeOptions))
     try:
+        runtime = RuntimeOptions(**dataclass_values(args, RuntimeOptions))
         if args.resume:
             named = {n: getattr(args, n) for n in ("game", "preset", "out", "init_from")}
             named.update({n: overrides.pop(n, None) for n in ("algo", "seed")})
