@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .advantages import episode_ends_from_starts, gae
-from .config import TrainConfig
+from .config import CPU_UPDATE_CHUNK, TrainConfig, check_update_chunk
 from .envs import LevelRange, ProcgenVecEnv
 from .network import FRAME_SHAPE, ActorCritic
 
@@ -198,12 +198,6 @@ class AgentRun:
     episodes: int = 0
 
 
-#: Samples per agent in each forward and backward pass of the update on a CPU (MDPO passes twice as many frames through
-#: each network): the activations of a pass then stay in the processor's caches. On 2 cores, one MDPO update at 16
-#: envs x 64 steps ran about 1.2x faster than with whole minibatches (docs/procgen_training.md).
-CPU_UPDATE_CHUNK = 32
-
-
 def default_update_chunk(device: torch.device | str) -> int:
     """Samples per pass of the update: :data:`CPU_UPDATE_CHUNK` on a CPU, the whole minibatch (``0``) on a GPU, where
     large batches keep it busy."""
@@ -233,8 +227,7 @@ class Trainer:
         self.config = config
         self.device = torch.device(device)
         self.env_threads = env_threads
-        if update_chunk is not None and update_chunk < 0:
-            raise ValueError(f"update_chunk is {update_chunk}, expected >= 0 (0: the whole minibatch)")
+        check_update_chunk(update_chunk)
         self.update_chunk: int = default_update_chunk(self.device) if update_chunk is None else update_chunk
         _seed_everything(config.seed)
         if config.torch_deterministic:
@@ -348,8 +341,9 @@ class Trainer:
                 chunk = self.update_chunk or len(mb)
                 for lo in range(0, len(mb), chunk):
                     part = slice(lo, lo + chunk)
-                    loss, all_stats = self._loss(c, batches, mb[part], [a[part] for a in advantages])
-                    share = len(mb[part]) / len(mb)
+                    samples = mb[part]
+                    loss, all_stats = self._loss(c, batches, samples, [a[part] for a in advantages])
+                    share = len(samples) / len(mb)
                     if share != 1:
                         loss = loss * share
                         all_stats = [{key: value * share for key, value in stats.items()} for stats in all_stats]
